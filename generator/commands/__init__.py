@@ -1,0 +1,1 @@
+"""Sub-commands of the `scaffold` CLI, one module each."""
