@@ -1,0 +1,68 @@
+"""`scaffold export`: PaddleDetection's tools/export_model.py flags over `generator.export`."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+BOOL_TRUE = ("true", "1", "yes", "y", "on")
+BOOL_FALSE = ("false", "0", "no", "n", "off")
+
+
+def parse_bool(value: str | bool, option: str = "value") -> bool:
+    """A real boolean: True/False/true/false/1/0/yes/no/on/off; anything else is an error."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in BOOL_TRUE:
+        return True
+    if text in BOOL_FALSE:
+        return False
+    raise click.BadParameter(f"{value!r} is not a boolean; use True or False", param_hint=option)
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-c", "--config", "config", required=True,
+              type=click.Path(exists=True, dir_okay=False),
+              help="Model config: native `version: 1` yml or a PaddleDetection config.")
+@click.option("-o", "--opt", "opts", multiple=True, metavar="KEY=VALUE",
+              help="Config override (value parsed as YAML; dotted keys nest). Repeatable; "
+                   "further KEY=VALUE words after it are taken too.")
+@click.argument("more_opts", nargs=-1, metavar="[KEY=VALUE]...")
+@click.option("--output_dir", "--output-dir", "output_dir", default="output_inference",
+              show_default=True, help="The model goes to OUTPUT_DIR/<config basename>/.")
+@click.option("--export_serving_model", "--export-serving-model", "export_serving_model",
+              default="True", show_default=True, metavar="BOOL",
+              help="Also write serving_server/ and serving_client/ (True/False).")
+@click.option("--fixed_input_shape", "--fixed-input-shape", "fixed_input_shape", default=None,
+              metavar="[w,h]|[n,c,w,h]", help="Fix the image input shape (PaddleRS semantics).")
+@click.option("--model_format", "--model-format", "model_format",
+              type=click.Choice(["pir", "legacy"]), default="pir", show_default=True,
+              help="pir: model.json (Paddle 3); legacy: model.pdmodel (Paddle 2.x, Serving).")
+@click.option("--verify/--no-verify", default=True, show_default=True,
+              help="Check the exported model against the dynamic one.")
+@click.option("--rtol", type=float, default=1e-3, show_default=True, help="Parity rtol.")
+@click.option("--atol", type=float, default=1e-6, show_default=True, help="Parity atol.")
+def command(config: str, opts: tuple[str, ...], more_opts: tuple[str, ...], output_dir: str,
+            export_serving_model: str, fixed_input_shape: str | None, model_format: str,
+            verify: bool, rtol: float, atol: float) -> None:
+    """Export a trained dynamic-graph model to an inference model (+ Paddle Serving folders)."""
+    serving = parse_bool(export_serving_model, "--export_serving_model")
+    from generator.export.errors import ExportError
+    from generator.export.exporter import export_config
+
+    try:
+        result = export_config(
+            config, output_dir, list(opts) + list(more_opts), model_format=model_format,
+            fixed_input_shape=fixed_input_shape, export_serving_model=serving, verify=verify,
+            rtol=rtol, atol=atol,
+        )
+    except ExportError as exc:
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    click.echo(f"model:   {result.model_file}")
+    click.echo(f"params:  {result.params_file}")
+    click.echo(f"infer:   {result.infer_cfg_path}")
+    if result.serving_server is not None:
+        click.echo(f"serving: {result.serving_server} {result.serving_client}")

@@ -1,0 +1,317 @@
+"""Export a dynamic-graph model to a static inference model (+ Paddle Serving folders).
+
+`export_config` is what `scaffold export` runs: load config -> build -> `export_built_model`.
+The legacy format (`model.pdmodel`) needs Paddle's PIR API off before paddle is imported, so
+it runs in a worker process (`python -m generator.export._legacy_worker`) that rebuilds the
+model from the config path and overrides.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from generator.export import infer_cfg as infer_cfg_mod
+from generator.export import specs as specs_mod
+from generator.export.errors import (
+    ERROR_CLASSES,
+    ConfigError,
+    ExportError,
+    InputSpecError,
+    ParityError,
+    TraceError,
+)
+from generator.export.parity import (
+    OutputParity,
+    ParityReport,
+    check_parity,
+    format_parity_table,
+)
+from generator.export.progress import note, step
+from generator.models import BuiltModel
+
+MODEL_FORMATS = ("pir", "legacy")
+RESULT_MARKER = "@@SCAFFOLD_EXPORT_RESULT@@"
+ERROR_MARKER = "@@SCAFFOLD_EXPORT_ERROR@@"
+
+
+@dataclass
+class ExportResult:
+    """Where an export wrote its files, and the parity report (None with verify=False)."""
+
+    model_dir: Path
+    model_file: Path
+    params_file: Path
+    serving_server: Path | None = None
+    serving_client: Path | None = None
+    infer_cfg_path: Path | None = None
+    parity: ParityReport | None = None
+    feed_names: list[str] = field(default_factory=list)
+    fetch_names: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-able dict (used between the legacy worker and its parent)."""
+        out = {k: (str(v) if isinstance(v, Path) else v) for k, v in self.__dict__.items()
+               if k != "parity"}
+        out["parity"] = asdict(self.parity) if self.parity is not None else None
+        return out
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ExportResult:
+        """Inverse of `to_json`."""
+        paths = {k: (Path(v) if v is not None else None) for k, v in data.items()
+                 if k in ("model_dir", "model_file", "params_file", "serving_server",
+                          "serving_client", "infer_cfg_path")}
+        parity = None
+        if data.get("parity"):
+            p = dict(data["parity"])
+            outs = [OutputParity(**{**o, "dynamic_shape": tuple(o["dynamic_shape"]),
+                                    "exported_shape": tuple(o["exported_shape"])})
+                    for o in p.pop("outputs")]
+            parity = ParityReport(outputs=outs, **p)
+        return cls(**paths, parity=parity, feed_names=list(data.get("feed_names", [])),
+                   fetch_names=list(data.get("fetch_names", [])))
+
+
+def pir_api_enabled() -> bool:
+    """Whether Paddle in this process saves PIR programs (`FLAGS_enable_pir_api`)."""
+    try:
+        import paddle
+
+        return bool(paddle.get_flags(["FLAGS_enable_pir_api"])["FLAGS_enable_pir_api"])
+    except Exception:
+        return os.environ.get("FLAGS_enable_pir_api", "1").lower() not in ("0", "false")
+
+
+def _check_format(model_format: str) -> None:
+    if model_format not in MODEL_FORMATS:
+        raise ConfigError(
+            f"--model_format {model_format!r}: expected one of {', '.join(MODEL_FORMATS)}"
+        )
+
+
+def _replace_dir(tmp: Path, final: Path) -> None:
+    if final.exists():
+        old = Path(tempfile.mkdtemp(prefix=f".{final.name}.old-", dir=final.parent))
+        old.rmdir()
+        final.rename(old)
+        tmp.rename(final)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        tmp.rename(final)
+
+
+def _short(exc: BaseException, limit: int = 1500) -> str:
+    text = f"{type(exc).__name__}: {exc}".strip()
+    return text if len(text) <= limit else "..." + text[-limit:]
+
+
+def export_built_model(
+    built: BuiltModel,
+    output_dir: str | Path,
+    *,
+    model_format: str = "pir",
+    fixed_input_shape: list[int] | str | None = None,
+    export_serving_model: bool = True,
+    verify: bool = True,
+    rtol: float = 1e-3,
+    atol: float = 1e-6,
+    model_name: str = "model",
+) -> ExportResult:
+    """Export `built` into `output_dir` (the final model directory).
+
+    Writes `<model_name>.json` (pir) or `<model_name>.pdmodel` (legacy) + `.pdiparams`,
+    `infer_cfg.yml`, and with `export_serving_model` `serving_server/` + `serving_client/`.
+    `fixed_input_shape` follows PaddleRS: `[w, h]` or `[n, c, w, h]`.
+    With `verify`, the exported model must match the dynamic one (`allclose(rtol, atol)`), or
+    ParityError is raised. Everything is written into a temporary sibling directory renamed
+    at the end, so a failure leaves nothing behind. The legacy format requires a process
+    started with `FLAGS_enable_pir_api=0` (use `export_config`, which arranges that).
+    """
+    _check_format(model_format)
+    pir = pir_api_enabled()
+    if model_format == "legacy" and pir:
+        raise ExportError(
+            "--model_format legacy needs Paddle's PIR API off before paddle is imported; "
+            "export from a config with export_config() (it starts a worker process) or set "
+            "FLAGS_enable_pir_api=0 in the environment"
+        )
+    if model_format == "pir" and not pir:
+        raise ExportError("--model_format pir needs FLAGS_enable_pir_api on (the default)")
+    nchw = specs_mod.parse_fixed_input_shape(fixed_input_shape)
+    final = Path(output_dir)
+    layer = built.layer
+    layer.eval()
+    fn = getattr(layer, built.method, None)
+    if not callable(fn):
+        raise InputSpecError(f"{type(layer).__name__} has no method {built.method!r} to export")
+    plain = specs_mod.check_signature(fn, copy.deepcopy(specs_mod.from_paddle_specs(built.input_spec)),
+                                      built.method)
+    specs_mod.name_tensors(plain)
+    cfg = copy.deepcopy(built.infer_cfg) if built.infer_cfg is not None else \
+        infer_cfg_mod.build_infer_cfg(type(layer).__name__, built.task, built.input_spec,
+                                      built.label_list)
+    if nchw is not None:
+        changed = specs_mod.apply_fixed_shape(plain, nchw, built.fixed_input_shape_target)
+        cfg = infer_cfg_mod.apply_fixed_shape(cfg, nchw)
+        shape = next(s["shape"] for s in specs_mod.iter_tensor_specs(plain) if s["name"] == changed)
+        note(f"fixed input shape: {changed} -> {shape}")
+    paddle_spec = specs_mod.to_paddle_specs(plain)
+
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
+    try:
+        result = _export_into(tmp, final, fn, plain, paddle_spec, cfg, built, model_format,
+                              export_serving_model, verify, rtol, atol, model_name,
+                              use_sample=nchw is None)
+        _replace_dir(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    note(f"exported to {final}")
+    return result
+
+
+def _export_into(tmp: Path, final: Path, fn, plain, paddle_spec, cfg, built: BuiltModel,
+                 model_format: str, export_serving_model: bool, verify: bool, rtol: float,
+                 atol: float, model_name: str, use_sample: bool) -> ExportResult:
+    import paddle
+
+    with step(f"tracing {type(built.layer).__name__}.{built.method} (to_static)"):
+        try:
+            static_fn = paddle.jit.to_static(fn, input_spec=paddle_spec, full_graph=True)
+            static_fn.concrete_program  # noqa: B018  (traces now, so errors surface here)
+        except ExportError:
+            raise
+        except Exception as exc:
+            hint = ""
+            if model_format == "legacy" and "must be Value" in str(exc):
+                hint = ("\nthis operator is not available in legacy (non-PIR) mode on Paddle 3; "
+                        "export with --model_format pir")
+            raise TraceError(f"tracing failed: {_short(exc)}{hint}") from None
+    with step(f"saving {model_format} inference model"):
+        try:
+            paddle.jit.save(static_fn, str(tmp / model_name))
+        except Exception as exc:
+            raise TraceError(f"paddle.jit.save failed: {_short(exc)}") from None
+    ext = ".json" if model_format == "pir" else ".pdmodel"
+    model_file, params_file = tmp / f"{model_name}{ext}", tmp / f"{model_name}.pdiparams"
+    if not model_file.is_file() or not params_file.is_file():
+        raise TraceError(
+            f"paddle.jit.save did not write {model_file.name} + {params_file.name} "
+            f"(got: {', '.join(sorted(p.name for p in tmp.iterdir()))}); a model without "
+            "parameters cannot be exported"
+        )
+    infer_path = infer_cfg_mod.write_infer_cfg(cfg, tmp / "infer_cfg.yml")
+    feed_names: list[str] = []
+    fetch_names: list[str] = []
+    server = client = None
+    if export_serving_model:
+        from generator.serving_model.convert import inference_model_to_serving
+
+        with step("writing serving_server/ and serving_client/"):
+            feed_names, fetch_names = inference_model_to_serving(
+                tmp, tmp / "serving_server", tmp / "serving_client",
+                model_filename=model_file.name, params_filename=params_file.name)
+        server, client = final / "serving_server", final / "serving_client"
+    report = None
+    if verify:
+        with step("verifying exported model against the dynamic model"):
+            if use_sample and built.sample_inputs is not None:
+                inputs = built.sample_inputs()
+            else:
+                inputs = specs_mod.random_inputs(plain)
+            try:
+                report = check_parity(fn, tmp, inputs, rtol, atol, input_spec=plain,
+                                      model_name=model_name)
+            except ExportError:
+                raise
+            except Exception as exc:
+                raise ParityError(f"parity check could not run: {_short(exc)}") from None
+            table = format_parity_table(report)
+            print(table, file=sys.stderr, flush=True)
+            if not report.ok:
+                raise ParityError(
+                    "the exported model does not reproduce the dynamic model's outputs:\n"
+                    f"{table}\nrerun with --no-verify to keep it anyway", report)
+    return ExportResult(model_dir=final, model_file=final / model_file.name,
+                        params_file=final / params_file.name, serving_server=server,
+                        serving_client=client, infer_cfg_path=final / infer_path.name,
+                        parity=report, feed_names=feed_names, fetch_names=fetch_names)
+
+
+def export_config(
+    config_path: str | Path,
+    output_dir: str | Path = "output_inference",
+    overrides: list[str] | None = None,
+    *,
+    model_format: str = "pir",
+    fixed_input_shape: list[int] | str | None = None,
+    export_serving_model: bool = True,
+    verify: bool = True,
+    rtol: float = 1e-3,
+    atol: float = 1e-6,
+) -> ExportResult:
+    """Export the model a config describes into `<output_dir>/<config basename>/`.
+
+    Native (`version: 1`) and PaddleDetection configs are accepted. The legacy format runs in
+    a worker process with the PIR API off.
+    """
+    from generator.export.native_config import build_model, load_native_config
+
+    _check_format(model_format)
+    specs_mod.parse_fixed_input_shape(fixed_input_shape)  # validate before any work
+    config_path = Path(config_path)
+    final = Path(output_dir) / config_path.stem
+    if model_format == "legacy" and pir_api_enabled():
+        load_native_config(config_path, overrides)  # report config errors without a worker
+        return _run_legacy_worker(config_path, output_dir, overrides, fixed_input_shape,
+                                  export_serving_model, verify, rtol, atol)
+    cfg = load_native_config(config_path, overrides)
+    with step("building model"):
+        built = build_model(cfg, config_path)
+    return export_built_model(built, final, model_format=model_format,
+                              fixed_input_shape=fixed_input_shape,
+                              export_serving_model=export_serving_model, verify=verify,
+                              rtol=rtol, atol=atol)
+
+
+def _run_legacy_worker(config_path: Path, output_dir: str | Path, overrides, fixed_input_shape,
+                       export_serving_model: bool, verify: bool, rtol: float,
+                       atol: float) -> ExportResult:
+    request = {
+        "config_path": str(Path(config_path).resolve()),
+        "output_dir": str(Path(output_dir).resolve()),
+        "overrides": list(overrides or []),
+        "fixed_input_shape": fixed_input_shape,
+        "export_serving_model": export_serving_model,
+        "verify": verify,
+        "rtol": rtol,
+        "atol": atol,
+    }
+    env = dict(os.environ, FLAGS_enable_pir_api="0")
+    note("legacy format: exporting in a worker process with FLAGS_enable_pir_api=0")
+    proc = subprocess.run(
+        [sys.executable, "-m", "generator.export._legacy_worker"],
+        input=json.dumps(request), stdout=subprocess.PIPE, stderr=None, text=True, env=env,
+        cwd=os.getcwd(), check=False,
+    )
+    for line in proc.stdout.splitlines():
+        if line.startswith(RESULT_MARKER):
+            return ExportResult.from_json(json.loads(line[len(RESULT_MARKER):]))
+        if line.startswith(ERROR_MARKER):
+            err = json.loads(line[len(ERROR_MARKER):])
+            cls = ERROR_CLASSES.get(err.get("type"), ExportError)
+            raise cls(err.get("message", "legacy export failed"))
+    raise ExportError(
+        f"the legacy export worker exited with code {proc.returncode} without a result:\n"
+        + proc.stdout[-2000:]
+    )

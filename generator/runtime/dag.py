@@ -1,0 +1,226 @@
+"""The DAG executor: routes each request through the Ops and waits for its response.
+
+A request gets a `data_id`; the first Ops receive `{"@DAGExecutor": request_dict}`; an Op with
+several `input_ops` runs once all of them have produced their output for that `data_id`; the
+last Op's output goes to the `ResponseOp`. Errors end the request at once.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from generator.runtime.channel_data import ChannelData
+from generator.runtime.errors import CustomException, DagError, ErrorCode
+from generator.runtime.metrics import Metrics
+from generator.runtime.operator import (
+    DAG_EXECUTOR_NAME,
+    Item,
+    Op,
+    RequestOp,
+    ResponseOp,
+    format_exception,
+)
+from generator.runtime.workers import ProcessWorkers, ThreadWorkers
+
+_LOGGER = logging.getLogger("generator.runtime")
+
+
+class _Pending:
+    __slots__ = ("event", "result", "joins", "log_id")
+
+    def __init__(self, log_id: int):
+        self.event = threading.Event()
+        self.result: ChannelData | None = None
+        self.joins: dict[str, dict[str, Any]] = {}
+        self.log_id = log_id
+
+
+def collect_ops(response_op: ResponseOp) -> tuple[RequestOp, list[Op]]:
+    """The RequestOp and the user Ops reachable backwards from `response_op`, in topological
+    order. Raises DagError on duplicate names, cycles or a graph without a RequestOp."""
+    if not isinstance(response_op, ResponseOp):
+        raise DagError(f"the response op must be a ResponseOp, found {type(response_op).__name__}")
+    inputs = response_op.get_input_ops()
+    if len(inputs) != 1:
+        raise DagError(f"the ResponseOp needs exactly one input Op, found {len(inputs)}")
+    order: list[Op] = []
+    state: dict[int, str] = {}
+    request_ops: set[int] = set()
+    names: dict[str, Op] = {}
+
+    def visit(op: Op, path: tuple[str, ...]) -> None:
+        if isinstance(op, RequestOp):
+            request_ops.add(id(op))
+            order.append(op) if id(op) not in state else None
+            state[id(op)] = "done"
+            return
+        if isinstance(op, ResponseOp):
+            raise DagError("a ResponseOp cannot be the input of another Op")
+        if state.get(id(op)) == "visiting":
+            raise DagError(f"the Op graph has a cycle: {' -> '.join((*path, op.name))}")
+        if state.get(id(op)) == "done":
+            return
+        if op.name == DAG_EXECUTOR_NAME:
+            raise DagError(f"'{DAG_EXECUTOR_NAME}' is reserved for the RequestOp; rename the Op")
+        if op.name in names and names[op.name] is not op:
+            raise DagError(f"two Ops are named '{op.name}'; Op names must be unique")
+        names[op.name] = op
+        state[id(op)] = "visiting"
+        if not op.get_input_ops():
+            raise DagError(f"Op '{op.name}' has no input_ops; connect it to the read_op")
+        for pred in op.get_input_ops():
+            visit(pred, (*path, op.name))
+        state[id(op)] = "done"
+        order.append(op)
+
+    visit(inputs[0], ())
+    if len(request_ops) != 1:
+        raise DagError(f"the Op graph must start from exactly one RequestOp, found {len(request_ops)}")
+    request = next(op for op in order if isinstance(op, RequestOp))
+    return request, [op for op in order if not isinstance(op, RequestOp)]
+
+
+class DagExecutor:
+    """Runs the Op graph for each request (`call`)."""
+
+    def __init__(self, response_op: ResponseOp, config: dict, metrics: Metrics, source: str,
+                 op_config: Callable[[str, dict | None, str], dict],
+                 resolve_devices: Callable[[dict], tuple[str, list[int]]]):
+        self._response_op = response_op
+        self._request_op, self._ops = collect_ops(response_op)
+        self._last = response_op.get_input_ops()[0]
+        self._metrics = metrics
+        dag = config["dag"]
+        self._retry = dag.get("retry", 1)
+        self._preds: dict[str, list[str]] = {}
+        self._succ: dict[str, list[Op]] = {DAG_EXECUTOR_NAME: []}
+        for op in self._ops:
+            op.init_from_dict(op_config(op.name, config.get("op", {}).get(op.name), source))
+            self._preds[op.name] = [p.name for p in op.get_input_ops()]
+            for pred in op.get_input_ops():
+                self._succ.setdefault(pred.name, []).append(op)
+        pool_cls = ThreadWorkers if dag["is_thread_op"] else ProcessWorkers
+        self._pools = {op.name: pool_cls(op, self._on_results, dag["channel_size"], resolve_devices)
+                       for op in self._ops}
+        self._pending: dict[int, _Pending] = {}
+        self._lock = threading.Lock()
+        self._ids = itertools.count(1)
+        self.ready = False
+
+    @property
+    def ops(self) -> list[Op]:
+        return list(self._ops)
+
+    def start(self) -> None:
+        """Build predictors, run `init_op`, start the workers; raises on any failure."""
+        started = []
+        try:
+            for op in self._ops:
+                self._pools[op.name].start()
+                started.append(op.name)
+        except BaseException:
+            for name in started:
+                self._pools[name].stop(2.0)
+            raise
+        self.ready = True
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self.ready = False
+        for pool in self._pools.values():
+            pool.stop(timeout)
+
+    # ----------------------------------------------------------------- flow
+    def _finish(self, data_id: int, result: ChannelData) -> None:
+        with self._lock:
+            pending = self._pending.pop(data_id, None)
+        if pending is not None:
+            pending.result = result
+            pending.event.set()
+
+    def _deliver(self, op: Op, data_id: int, pred: str, payload: Any) -> None:
+        with self._lock:
+            pending = self._pending.get(data_id)
+            if pending is None:
+                return
+            joined = pending.joins.setdefault(op.name, {})
+            joined[pred] = payload
+            if len(joined) < len(self._preds[op.name]):
+                return
+            del pending.joins[op.name]
+            log_id = pending.log_id
+        inputs = {name: joined[name] for name in self._preds[op.name]}
+        if not self._pools[op.name].submit((data_id, log_id, inputs)):
+            self._finish(data_id, ChannelData(
+                error_code=ErrorCode.OVERLOADED, data_id=data_id, log_id=log_id,
+                error_info=(f"server overloaded: the queue of Op '{op.name}' is full "
+                            "(dag.channel_size); retry later, add concurrency or raise "
+                            "dag.channel_size in config.yml"),
+            ))
+
+    def _on_results(self, op: Op, items: list[Item], results: list[tuple[ChannelData, float]]) -> None:
+        for (data_id, _log_id, _), (data, infer_s) in zip(items, results, strict=True):
+            if infer_s > 0:
+                self._metrics.inference_done(op.name, infer_s)
+            if data.error_code != ErrorCode.OK or op is self._last:
+                self._finish(data_id, data)
+                continue
+            payload = data.parse()
+            for succ in self._succ.get(op.name, []):
+                self._deliver(succ, data_id, op.name, payload)
+
+    def _run_once(self, request_dict: dict, log_id: int) -> ChannelData:
+        data_id = next(self._ids)
+        pending = _Pending(log_id)
+        with self._lock:
+            self._pending[data_id] = pending
+        for op in self._succ[DAG_EXECUTOR_NAME]:
+            self._deliver(op, data_id, DAG_EXECUTOR_NAME, request_dict)
+        pending.event.wait()
+        return pending.result
+
+    def call(self, request) -> Any:
+        """Serve one `Request` message; always returns a `Response` (errors in `err_no`)."""
+        started = time.perf_counter()
+        self._metrics.request_started()
+        response = None
+        try:
+            response = self._call(request)
+            return response
+        finally:
+            err_no = response.err_no if response is not None else int(ErrorCode.UNKNOW)
+            self._metrics.request_finished(time.perf_counter() - started, err_no)
+
+    def _call(self, request) -> Any:
+        log_id = getattr(request, "logid", 0)
+        try:
+            request_dict, log_id, prod_code, prod_info = \
+                self._request_op.unpack_request_package(request)
+        except CustomException as exc:
+            return _error_response(exc.code, exc.message)
+        except Exception as exc:  # noqa: BLE001 - a bad request must not kill the server
+            return _error_response(ErrorCode.RPC_PACKAGE_ERROR, format_exception(
+                exc, log_id, type(self._request_op).__name__, "unpack_request_package",
+                DAG_EXECUTOR_NAME))
+        if prod_code is not None:
+            return _error_response(getattr(prod_code, "value", prod_code), prod_info or "")
+        for _attempt in range(max(1, self._retry)):
+            result = self._run_once(request_dict, log_id or 0)
+            if result.error_code != ErrorCode.TIMEOUT:
+                break
+        try:
+            return self._response_op.pack_response_package(result)
+        except Exception as exc:  # noqa: BLE001
+            return _error_response(ErrorCode.UNKNOW, format_exception(
+                exc, log_id, type(self._response_op).__name__, "pack_response_package",
+                DAG_EXECUTOR_NAME))
+
+
+def _error_response(code: int, message: str):
+    from generator.runtime.proto import Response
+
+    return Response(err_no=int(code), err_msg=message)

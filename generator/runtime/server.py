@@ -1,0 +1,294 @@
+"""`PipelineServer`: the gRPC service, the HTTP/JSON gateway (same process, pure Python), health,
+metrics and graceful shutdown around a `DagExecutor`."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import json
+import logging
+import os
+import signal
+import threading
+import time
+from typing import Any
+
+import grpc
+
+from generator.runtime import config as pipeline_config
+from generator.runtime.dag import DagExecutor
+from generator.runtime.errors import DagError, ErrorCode, RuntimeServingError
+from generator.runtime.logs import setup_logging
+from generator.runtime.metrics import Metrics
+from generator.runtime.operator import ResponseOp
+
+_LOGGER = logging.getLogger("generator.runtime")
+
+NAME_ERROR = "Failed to inference: Service name error."
+
+
+class PipelineServer:
+    """Serves one Op graph over gRPC (`PipelineService/inference`) and HTTP (`POST /{name}/{method}`).
+
+    `name` is the HTTP path segment. Unlike Paddle Serving, a server created without a name
+    accepts every name instead of rejecting every HTTP request.
+    """
+
+    def __init__(self, name: str | None = None):
+        self._name = name
+        self._response_op: ResponseOp | None = None
+        self._conf: dict | None = None
+        self._source = "<yml_dict>"
+        self._dag: DagExecutor | None = None
+        self._grpc: grpc.Server | None = None
+        self._http: Any = None
+        self._prom: Any = None
+        self._health: Any = None
+        self._metrics = Metrics(name or "default")
+        self._stopping = threading.Event()
+        self._stopped = threading.Event()
+        self._tracer_stop = threading.Event()
+        self.rpc_port: int | None = None
+        self.http_port: int | None = None
+
+    # ------------------------------------------------------------- set-up
+    def set_response_op(self, response_op: ResponseOp) -> None:
+        if not isinstance(response_op, ResponseOp):
+            raise DagError(f"set_response_op needs a ResponseOp, found {type(response_op).__name__}")
+        self._response_op = response_op
+
+    def prepare_server(self, yml_file: str | None = None, yml_dict: dict | None = None) -> None:
+        """Load and validate config.yml (or the dict); nothing starts yet."""
+        self._conf = pipeline_config.load_pipeline_config(yml_file=yml_file, yml_dict=yml_dict)
+        self._source = str(yml_file) if yml_file is not None else "<yml_dict>"
+        if self._response_op is None:
+            raise DagError("call set_response_op() before prepare_server()")
+        # Validates the graph and every Op's config now, before anything starts.
+        self._new_dag()
+
+    @property
+    def config(self) -> dict:
+        if self._conf is None:
+            raise DagError("prepare_server() has not been called")
+        return self._conf
+
+    def _new_dag(self) -> DagExecutor:
+        conf = self.config
+        if conf["build_dag_each_worker"]:
+            conf = {**conf, "op": {name: {**(op or {}), "batch_size": 1}
+                                   for name, op in conf.get("op", {}).items()}}
+        return DagExecutor(self._response_op, conf, self._metrics, self._source,
+                           pipeline_config.op_config, pipeline_config.resolve_devices)
+
+    # ------------------------------------------------------------ serving
+    def _inference(self, request, context=None):
+        if request.name and self._name and request.name != self._name:
+            from generator.runtime.proto import Response
+
+            return Response(err_no=int(ErrorCode.NO_SERVICE), err_msg=(
+                f"{NAME_ERROR} This service is '{self._name}'; the request asked for "
+                f"'{request.name}' (POST /{self._name}/prediction)."))
+        if self._dag is None or not self._dag.ready or self._stopping.is_set():
+            from generator.runtime.proto import Response
+
+            return Response(err_no=int(ErrorCode.CLOSED_ERROR),
+                            err_msg="the service is not ready or is shutting down")
+        return self._dag.call(request)
+
+    def _ready(self) -> bool:
+        return self._dag is not None and self._dag.ready and not self._stopping.is_set()
+
+    def _get_routes(self) -> dict:
+        def live():
+            return 200, "application/json", b'{"status": "alive"}'
+
+        def ready():
+            if self._ready():
+                return 200, "application/json", b'{"status": "ready"}'
+            state = "stopping" if self._stopping.is_set() else "starting"
+            return 503, "application/json", json.dumps({"status": state}).encode()
+
+        def metrics():
+            return 200, "text/plain; version=0.0.4; charset=utf-8", self._metrics.render()
+
+        return {"/health/live": live, "/health/ready": ready, "/metrics": metrics}
+
+    def start(self, reuse_port: bool = False) -> None:
+        """Build the DAG (predictors, workers), then open the gRPC and HTTP ports. Non-blocking."""
+        from generator.runtime.http_gateway import HttpGateway
+        from generator.runtime.proto import pipeline_service_handler
+
+        conf = self.config
+        self._dag = self._new_dag()
+        self._dag.start()
+        limit = conf["max_message_size_mb"] << 20
+        options = [("grpc.max_send_message_length", limit),
+                   ("grpc.max_receive_message_length", limit),
+                   ("grpc.so_reuseport", 1 if reuse_port else 0)]
+        self._grpc = grpc.server(
+            concurrent.futures.ThreadPoolExecutor(
+                max_workers=1 if reuse_port else conf["worker_num"],
+                thread_name_prefix="grpc"),
+            options=options)
+        self._grpc.add_generic_rpc_handlers((pipeline_service_handler(self._inference),))
+        self._add_health()
+        if conf.get("rpc_port"):
+            address = f"{conf['rpc_host']}:{conf['rpc_port']}"
+            try:
+                bound = self._grpc.add_insecure_port(address)
+            except RuntimeError as exc:
+                bound, err = 0, exc
+            else:
+                err = None
+            if not bound:
+                self._dag.stop(2.0)
+                raise RuntimeServingError(
+                    f"cannot listen for gRPC on {address} ({err or 'port in use?'}); free the port "
+                    "or change rpc_port in config.yml")
+            self.rpc_port = bound
+        self._grpc.start()
+        routes = self._get_routes()
+        if conf.get("http_port"):
+            self._http = HttpGateway(self._inference, host=conf["http_host"],
+                                     port=conf["http_port"], max_body_bytes=limit,
+                                     get_routes=routes, **({"reuse_port": True} if reuse_port else {}))
+            self._start_listener(self._http, "HTTP", "http_port")
+            self.http_port = self._http.port
+        prom_port = conf["dag"].get("prometheus_port")
+        if conf["dag"].get("enable_prometheus") and prom_port and not reuse_port:
+            self._prom = HttpGateway(self._inference, host=conf["http_host"], port=prom_port,
+                                     get_routes={"/metrics": routes["/metrics"]})
+            self._start_listener(self._prom, "Prometheus", "dag.prometheus_port")
+        if self._health is not None:
+            self._set_health(True)
+        self._start_tracer(conf["dag"]["tracer"]["interval_s"])
+        _LOGGER.info("service '%s' ready: gRPC port %s, HTTP port %s (POST /%s/prediction)",
+                     self._name or "*", self.rpc_port, self.http_port, self._name or "{name}")
+
+    def _start_listener(self, gateway: Any, what: str, key: str) -> None:
+        try:
+            gateway.start()
+        except OSError as exc:
+            self.stop(1.0)
+            raise RuntimeServingError(
+                f"cannot listen for {what} on port {gateway._port if hasattr(gateway, '_port') else '?'}"
+                f" ({exc}); free the port or change {key} in config.yml") from exc
+
+    def _add_health(self) -> None:
+        try:
+            from grpc_health.v1 import health, health_pb2_grpc
+        except ImportError:  # pragma: no cover - grpcio-health-checking is a dependency
+            return
+        self._health = health.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(self._health, self._grpc)
+        self._set_health(False)
+
+    def _set_health(self, serving: bool) -> None:
+        from grpc_health.v1 import health_pb2
+
+        status = (health_pb2.HealthCheckResponse.SERVING if serving
+                  else health_pb2.HealthCheckResponse.NOT_SERVING)
+        for service in ("", "baidu.paddle_serving.pipeline_serving.PipelineService"):
+            self._health.set(service, status)
+
+    def _start_tracer(self, interval_s: int) -> None:
+        if interval_s < 1:
+            return
+        tracer = logging.getLogger("generator.tracer")
+
+        def run() -> None:
+            while not self._tracer_stop.wait(interval_s):
+                tracer.info("[%s] %s", self._name or "pipeline", self._metrics.snapshot())
+
+        threading.Thread(target=run, daemon=True, name="tracer").start()
+
+    def stop(self, timeout: float | None = None) -> None:
+        """Stop accepting, let in-flight requests finish (up to `timeout` s), stop the workers."""
+        if self._stopped.is_set():
+            return
+        timeout = self.config["shutdown_timeout_s"] if timeout is None else timeout
+        self._stopping.set()
+        if self._health is not None:
+            self._set_health(False)
+        deadline = time.monotonic() + timeout
+        done = self._grpc.stop(grace=timeout) if self._grpc is not None else None
+        for gateway in (self._http, self._prom):
+            if gateway is not None:
+                gateway.stop(max(0.1, deadline - time.monotonic()))
+        if done is not None:
+            done.wait(max(0.1, deadline - time.monotonic()))
+        self._tracer_stop.set()
+        if self._dag is not None:
+            self._dag.stop(max(1.0, deadline - time.monotonic()))
+        self._stopped.set()
+        _LOGGER.info("service '%s' stopped", self._name or "*")
+
+    # -------------------------------------------------------- foreground
+    def run_server(self) -> None:
+        """Serve until SIGTERM/SIGINT, then drain and return (the process exits 0)."""
+        setup_logging()
+        if self.config["build_dag_each_worker"] and self.config["worker_num"] > 1:
+            self._run_workers()
+            return
+        stop = threading.Event()
+        self._install_signals(stop)
+        self.start()
+        stop.wait()
+        _LOGGER.info("signal received: draining in-flight requests (at most %ss)",
+                     self.config["shutdown_timeout_s"])
+        self.stop()
+
+    def _install_signals(self, stop: threading.Event) -> None:
+        def handler(signum, _frame):
+            if stop.is_set():
+                _LOGGER.warning("second signal: exiting now")
+                os._exit(1)
+            stop.set()
+
+        signal.signal(signal.SIGTERM, handler)
+        signal.signal(signal.SIGINT, handler)
+
+    def _run_workers(self) -> None:
+        """`build_dag_each_worker`: `worker_num` forked processes, each with its own DAG and
+        servers on the same ports (SO_REUSEPORT)."""
+        n = self.config["worker_num"]
+        children: list[int] = []
+        for idx in range(n):
+            pid = os.fork()
+            if pid == 0:  # child
+                code = 0
+                try:
+                    stop = threading.Event()
+                    self._install_signals(stop)
+                    self.start(reuse_port=True)
+                    stop.wait()
+                    self.stop()
+                except RuntimeServingError as exc:
+                    _LOGGER.error("worker %d: %s", idx, exc)
+                    code = 1
+                finally:
+                    os._exit(code)
+            children.append(pid)
+        _LOGGER.info("started %d worker processes: %s", n, children)
+        signalled = threading.Event()
+
+        def stop_all() -> None:
+            for pid in children:
+                try:
+                    os.kill(pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
+
+        def handler(signum, _frame):
+            signalled.set()
+            stop_all()
+
+        signal.signal(signal.SIGTERM, handler)
+        signal.signal(signal.SIGINT, handler)
+        failed = 0
+        for _ in children:
+            _pid, status = os.wait()
+            if os.waitstatus_to_exitcode(status) != 0:
+                failed += 1
+                stop_all()
+        if failed and not signalled.is_set():
+            raise RuntimeServingError(f"{failed} worker process(es) failed; see the log above")

@@ -1,0 +1,1 @@
+"""Shared test helpers (tiny Paddle models, serving model folders)."""
