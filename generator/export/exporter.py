@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -199,7 +200,9 @@ def _export_into(tmp: Path, final: Path, fn, plain, paddle_spec, cfg, built: Bui
             raise TraceError(f"tracing failed: {_short(exc)}{hint}") from None
     with step(f"saving {model_format} inference model"):
         try:
-            paddle.jit.save(static_fn, str(tmp / model_name))
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message="What you save is a function")
+                paddle.jit.save(static_fn, str(tmp / model_name))
         except Exception as exc:
             raise TraceError(f"paddle.jit.save failed: {_short(exc)}") from None
     ext = ".json" if model_format == "pir" else ".pdmodel"

@@ -35,9 +35,10 @@ class YOLOv3Head(nn.Layer):
                 flat.extend(int(v) for v in anchors[idx])
             self.mask_anchors.append(flat)
         self.outputs: list[nn.Conv2D] = []
-        for i, (ch, mask) in enumerate(zip(in_channels, anchor_masks, strict=True)):
+        for i, mask in enumerate(anchor_masks):
+            ch = in_channels[i]
             conv = nn.Conv2D(ch, len(mask) * (num_classes + 5), 1)
             self.outputs.append(self.add_sublayer(f"yolo_output.{i}", conv))
 
     def forward(self, feats: list[paddle.Tensor]) -> list[paddle.Tensor]:
-        return [conv(feat) for conv, feat in zip(self.outputs, feats, strict=True)]
+        return [self.outputs[i](feats[i]) for i in range(len(self.outputs))]

@@ -335,8 +335,11 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 512
     gateway: HttpGateway
+    reuse_port = False
 
     def server_bind(self) -> None:
+        if self.reuse_port:  # several processes accept on one port (build_dag_each_worker)
+            self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         # HTTPServer.server_bind calls socket.getfqdn(), a reverse DNS lookup that can hang.
         socketserver.TCPServer.server_bind(self)
         host, port = self.server_address[:2]
@@ -585,7 +588,8 @@ class HttpGateway:
 
     `start()` binds and serves in background threads; `port` is the bound port (pass port=0 to
     pick a free one); `stop(timeout)` stops accepting, lets in-flight requests finish and closes
-    every connection.
+    every connection. `reuse_port=True` sets SO_REUSEPORT so that several worker processes can
+    serve the same port.
     """
 
     def __init__(
@@ -596,8 +600,12 @@ class HttpGateway:
         port: int,
         max_body_bytes: int = 256 << 20,
         get_routes: dict[str, GetRoute] | None = None,
+        reuse_port: bool = False,
     ):
+        if reuse_port and not hasattr(socket, "SO_REUSEPORT"):
+            raise OSError("reuse_port=True needs SO_REUSEPORT, which this platform lacks")
         self._handler = handler
+        self.reuse_port = reuse_port
         self.host = host
         self._port = port
         self.max_body_bytes = max_body_bytes
@@ -624,9 +632,13 @@ class HttpGateway:
         server_cls = _Server
         if ":" in self.host:
             server_cls = type("_Server6", (_Server,), {"address_family": socket.AF_INET6})
+        server = server_cls((self.host, self._port), _Handler, bind_and_activate=False)
+        server.reuse_port = self.reuse_port
         try:
-            server = server_cls((self.host, self._port), _Handler)
+            server.server_bind()
+            server.server_activate()
         except OSError as exc:
+            server.server_close()
             raise OSError(
                 exc.errno,
                 f"HTTP gateway cannot listen on {self.host}:{self._port}: {exc.strerror}; "

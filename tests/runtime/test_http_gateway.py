@@ -337,3 +337,17 @@ def test_port_in_use_gives_clear_error(gateway: HttpGateway) -> None:
     clash = HttpGateway(echo_handler, host="127.0.0.1", port=gateway.port)
     with pytest.raises(OSError, match=f"cannot listen on 127.0.0.1:{gateway.port}"):
         clash.start()
+
+
+def test_reuse_port_lets_two_gateways_share_a_port() -> None:
+    first = HttpGateway(echo_handler, host="127.0.0.1", port=0, reuse_port=True)
+    first.start()
+    second = HttpGateway(echo_handler, host="127.0.0.1", port=first.port, reuse_port=True)
+    try:
+        second.start()
+        assert second.port == first.port
+        reply = requests.post(_url(first, "/svc/prediction"), data="{}", timeout=10)
+        assert reply.status_code == 200
+    finally:
+        second.stop(timeout=5)
+        first.stop(timeout=5)
