@@ -82,7 +82,14 @@ def apply_fixed_shape(cfg: dict[str, Any], nchw: list[int]) -> dict[str, Any]:
         cfg["use_dynamic_shape"] = False
     if "input_shape" in cfg:
         cfg["input_shape"] = [None if nchw[0] == -1 else nchw[0], nchw[1], h, w]
-    for op in cfg.get("Preprocess") or []:
+    ops = cfg.get("Preprocess")
+    kinds = {op.get("type") for op in ops or []}
+    if isinstance(ops, list) and task == "segmentation" and "Resize" not in kinds:
+        ops.insert(0, {"type": "Resize", "target_size": [w, h]})
+    if isinstance(ops, list) and task in ("classification", "embedding") \
+            and not kinds & {"ResizeImage", "CropImage"}:
+        ops[0:0] = default_preprocess(task, nchw)[:2]
+    for op in ops or []:
         kind = op.get("type")
         if kind == "Resize" and task == "segmentation":
             op["target_size"] = [w, h]

@@ -1,11 +1,11 @@
 """Paddle Serving model folders (`serving_server/`, `serving_client/`) and their prototxt configs."""
 
 from generator.serving_model.model_config import (
-    DTYPE_TO_CODE,
     CODE_TO_DTYPE,
+    DTYPE_TO_CODE,
     GeneralModelConfig,
-    ServingModelConfig,
     ModelConfigError,
+    ServingModelConfig,
     VarInfo,
     read_model_config,
     write_model_config,
