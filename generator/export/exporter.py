@@ -99,6 +99,11 @@ def _check_format(model_format: str) -> None:
         )
 
 
+def _check_tolerance(rtol: float, atol: float) -> None:
+    if not (rtol >= 0 and atol >= 0):
+        raise ConfigError(f"parity tolerances must be >= 0 (got rtol={rtol}, atol={atol})")
+
+
 def _replace_dir(tmp: Path, final: Path) -> None:
     if final.exists():
         old = Path(tempfile.mkdtemp(prefix=f".{final.name}.old-", dir=final.parent))
@@ -138,6 +143,7 @@ def export_built_model(
     started with `FLAGS_enable_pir_api=0` (use `export_config`, which arranges that).
     """
     _check_format(model_format)
+    _check_tolerance(rtol, atol)
     pir = pir_api_enabled()
     if model_format == "legacy" and pir:
         raise ExportError(
@@ -271,6 +277,7 @@ def export_config(
     from generator.export.native_config import build_model, load_native_config
 
     _check_format(model_format)
+    _check_tolerance(rtol, atol)
     specs_mod.parse_fixed_input_shape(fixed_input_shape)  # validate before any work
     config_path = Path(config_path)
     final = Path(output_dir) / config_path.stem

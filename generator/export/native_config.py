@@ -24,6 +24,8 @@ PaddleDetection configs (top-level `architecture:` or `_BASE_:`) are detected an
 from __future__ import annotations
 
 import difflib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +33,13 @@ import yaml
 
 from generator.export import infer_cfg as infer_cfg_mod
 from generator.export import specs as specs_mod
-from generator.export.errors import ConfigError, ExportError, InputSpecError, ModelBuildError
+from generator.export.errors import (
+    ConfigError,
+    ExportError,
+    InputSpecError,
+    ModelBuildError,
+    WeightsError,
+)
 from generator.export.overrides import apply_overrides
 from generator.export.progress import step
 from generator.models import ARCHITECTURES, BuiltModel
@@ -89,6 +97,22 @@ def _ppdet():
     return config, builder
 
 
+@contextmanager
+def _ppdet_errors() -> Iterator[None]:
+    """Re-raise generator.ppdet's own exceptions as this layer's (same message)."""
+    try:
+        yield
+    except ExportError:
+        raise
+    except Exception as exc:
+        if not type(exc).__module__.startswith("generator.ppdet"):
+            raise
+        name = type(exc).__name__
+        cls = WeightsError if "Weights" in name else ConfigError if "Config" in name \
+            else ModelBuildError
+        raise cls(str(exc)) from exc
+
+
 def did_you_mean(word: str, choices: list[str] | tuple[str, ...]) -> str:
     """` (did you mean 'x'?)` when a close match exists, else ''."""
     match = difflib.get_close_matches(str(word), list(choices), n=1, cutoff=0.6)
@@ -116,7 +140,8 @@ def load_native_config(path: str | Path, overrides: list[str] | None = None) -> 
     data = _read_yaml(p)
     if is_ppdet_config(data):
         config_mod, _ = _ppdet()
-        cfg = config_mod.load_ppdet_config(p, list(overrides or []))
+        with _ppdet_errors():
+            cfg = config_mod.load_ppdet_config(p, list(overrides or []))
         cfg = dict(cfg)
         cfg["__ppdet__"] = True
         cfg["__config_path__"] = str(p.resolve())
@@ -193,7 +218,8 @@ def build_model(config: dict[str, Any], config_path: str | Path) -> BuiltModel:
     if config.get("__ppdet__"):
         _, builder = _ppdet()
         cfg = {k: v for k, v in config.items() if k not in ("__ppdet__", "__config_path__")}
-        return builder.build_ppdet_model(cfg, config_path)
+        with _ppdet_errors():
+            return builder.build_ppdet_model(cfg, config_path)
     from generator.export import sources
     from generator.export.weights import load_weights, resolve_weights_path
 

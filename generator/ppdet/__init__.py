@@ -1,9 +1,10 @@
 """PaddleDetection support: config loading, a weight-compatible YOLOv3 family, infer_cfg.yml.
 
-Importing `generator.ppdet.builder` registers the native `YOLOv3` architecture builder;
-this package itself stays light (no paddle import).
+Importing this package registers the native `YOLOv3` architecture builder
+(`generator.ppdet.builder`); paddle itself is imported only when a model is built.
 """
 
+from . import builder  # noqa: F401  (registers the native YOLOv3 architecture)
 from .config import is_ppdet_config, load_ppdet_config
 from .errors import (
     ExporterError,

@@ -206,13 +206,14 @@ def _finish(
     batch: int | None,
     infer_cfg: dict[str, Any],
     fuse_bn: bool = False,
+    load: bool = True,
 ) -> BuiltModel:
     from .yolov3 import YOLOv3, fuse_conv_bn
 
     layer = YOLOv3(spec)
     if weights in (None, ""):
         warn_random_weights(name)
-    else:
+    elif load:
         load_weights(layer, weights)
     layer.eval()
     if fuse_bn:
@@ -264,7 +265,7 @@ def spec_from_native(args: Mapping[str, Any]) -> YOLOv3Spec:
     """Read a YOLOv3 spec from the native `model.args` (see `serving_configs/yolov3*.yml`)."""
     known = {
         "num_classes", "image_shape", "backbone", "neck", "head", "decode", "nms",
-        "fuse_normalize",
+        "fuse_normalize", "metric", "draw_threshold",
     }  # fmt: skip
     unknown = sorted(set(args) - known)
     if unknown:
@@ -318,7 +319,7 @@ def native_infer_cfg(args: Mapping[str, Any], config: Mapping[str, Any]) -> dict
 
     shapes = InputShapes(image=image_shape, im_shape=[None, 2], scale_factor=[None, 2])
     reader = {"sample_transforms": transforms, "fuse_normalize": bool(args.get("fuse_normalize"))}
-    metric = str(config.get("metric", "COCO"))
+    metric = str(args.get("metric", config.get("metric", "COCO")))
     labels = config.get("labels")
     if labels is None or isinstance(labels, str):
         label_list = default_labels(labels or metric)
@@ -326,7 +327,7 @@ def native_infer_cfg(args: Mapping[str, Any], config: Mapping[str, Any]) -> dict
         label_list = [str(v) for v in labels]
     return {
         "mode": "paddle",
-        "draw_threshold": float(config.get("draw_threshold", 0.5)),
+        "draw_threshold": float(args.get("draw_threshold", config.get("draw_threshold", 0.5))),
         "metric": metric,
         "use_dynamic_shape": image_shape[2] == -1,
         "arch": "YOLO",
@@ -338,7 +339,13 @@ def native_infer_cfg(args: Mapping[str, Any], config: Mapping[str, Any]) -> dict
 
 @register_architecture("YOLOv3")
 def build_native_yolov3(model_section: dict[str, Any], config: dict[str, Any]) -> BuiltModel:
-    """Native-schema builder: `model: {arch: YOLOv3, args: {...}, weights: path|null}`."""
+    """Native-schema builder: `model: {arch: YOLOv3, args: {...}, weights: path|null}`.
+
+    `model.weights` is NOT loaded here: the export layer (`generator.export.native_config`)
+    resolves it relative to the config file and loads it into `BuiltModel.layer` (state_dict
+    names are PaddleDetection's). With no weights a `RandomWeightsWarning` is issued.
+    `args.metric` / `args.draw_threshold` (or the same top-level keys) go to infer_cfg.yml.
+    """
     args = dict(model_section.get("args") or {})
     spec = spec_from_native(args)
     if args.get("fuse_normalize"):
@@ -356,4 +363,5 @@ def build_native_yolov3(model_section: dict[str, Any], config: dict[str, Any]) -
         _native_image_shape(args),
         None,
         infer_cfg,
+        load=False,
     )

@@ -12,6 +12,9 @@ ResizeByLong, LimitLong, Normalize, Padding. Image arithmetic is shared with
 `generator.runtime.reader` through `generator.imaging`.
 """
 
+import numpy as np
+
+from generator import imaging
 from generator.imaging import ImageDecodeError
 from generator.preprocess.base import ImInfo, PreprocessConfigError, PreprocessOp
 from generator.preprocess.batching import INFO_FEEDS, make_feed
@@ -24,11 +27,9 @@ from generator.preprocess.postprocess import (
 )
 
 
-def decode_rgb(data: bytes | str, *, is_base64: bool | None = None):
+def decode_rgb(data: bytes | str, *, is_base64: bool | None = None) -> np.ndarray:
     """Decode image file bytes, or base64 text when `data` is a str (or `is_base64`), into an
     RGB HWC uint8 array. Raises `ImageDecodeError` on bad input."""
-    from generator import imaging
-
     if is_base64 or (is_base64 is None and isinstance(data, str)):
         return imaging.decode_base64(data, to_rgb=True)
     return imaging.decode_bytes(data, to_rgb=True)

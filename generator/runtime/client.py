@@ -13,6 +13,7 @@ Drop-in for `paddle_serving_server.pipeline.PipelineClient`, with these differen
 from __future__ import annotations
 
 import ipaddress
+import functools
 import socket
 import sys
 from collections.abc import Callable, Sequence
@@ -31,8 +32,10 @@ MAX_MESSAGE_BYTES = 512 * 1024 * 1024
 __all__ = ["PipelineClient", "PipelinePredictFuture", "grpc_target", "local_ip"]
 
 
+@functools.lru_cache(maxsize=1)
 def local_ip() -> str:
-    """`gethostbyname(gethostname())` as Paddle Serving sends it, or 127.0.0.1 if that fails."""
+    """`gethostbyname(gethostname())` as Paddle Serving sends it, or 127.0.0.1 if that fails.
+    Resolved once per process (a DNS lookup per request costs more than the request)."""
     try:
         return socket.gethostbyname(socket.gethostname())
     except OSError:
@@ -63,9 +66,9 @@ def _ip_version(host: str) -> int | None:
 def grpc_target(endpoints: Sequence[str]) -> str:
     """gRPC target string for `endpoints` ("host:port" strings).
 
-    All IPv4 literals: `ipv4:a:p,b:q` like Paddle Serving (round robin over them). A single
-    endpoint with a host name or IPv6 literal: the plain `host:port` target, resolved by gRPC's
-    DNS resolver. Several endpoints with host names: each name is resolved now to its IPv4
+    A single endpoint: the plain `host:port` target (gRPC's resolver; measurably faster per call
+    than an `ipv4:` list with round robin). Several IPv4 literals: `ipv4:a:p,b:q` like Paddle
+    Serving (round robin over them). Several endpoints with host names: each name is resolved now to its IPv4
     addresses (re-resolution on later DNS changes needs a new `connect`). All IPv6 literals:
     `ipv6:[a]:p,...`. Raises ValueError for an empty list, a malformed endpoint, a name that
     does not resolve, or a mix of IPv4 and IPv6.
@@ -76,13 +79,13 @@ def grpc_target(endpoints: Sequence[str]) -> str:
     if not parsed:
         raise ValueError("endpoints is empty: pass at least one 'host:port'")
     versions = {_ip_version(host) for host, _ in parsed}
-    if versions == {4}:
-        return "ipv4:" + ",".join(f"{host}:{port}" for host, port in parsed)
-    if len(parsed) == 1:
+    if len(parsed) == 1:  # nothing to balance: the plain target skips the ipv4: resolver path
         host, port = parsed[0]
         return f"[{host}]:{port}" if _ip_version(host) == 6 else f"{host}:{port}"
     if versions == {6}:
         return "ipv6:" + ",".join(f"[{host}]:{port}" for host, port in parsed)
+    if versions == {4}:
+        return "ipv4:" + ",".join(f"{host}:{port}" for host, port in parsed)
     if 6 in versions:
         raise ValueError(
             f"endpoints {list(endpoints)} mix IPv6 literals with IPv4 addresses or host names; "
@@ -145,8 +148,9 @@ class PipelineClient:
         options = [
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-            ("grpc.lb_policy_name", "round_robin"),
         ]
+        if len(endpoints) > 1:
+            options.append(("grpc.lb_policy_name", "round_robin"))
         self.close()
         self._channel = grpc.insecure_channel(target, options=options)
         self._stub = inference_callable(self._channel)

@@ -7,6 +7,7 @@ last Op's output goes to the `ResponseOp`. Errors end the request at once.
 
 from __future__ import annotations
 
+import concurrent.futures
 import itertools
 import logging
 import threading
@@ -34,7 +35,7 @@ class _Pending:
     __slots__ = ("event", "result", "joins", "log_id")
 
     def __init__(self, log_id: int):
-        self.event = threading.Event()
+        self.event: threading.Event | None = None  # created only if the caller must wait
         self.result: ChannelData | None = None
         self.joins: dict[str, dict[str, Any]] = {}
         self.log_id = log_id
@@ -110,6 +111,8 @@ class DagExecutor:
         self._pending: dict[int, _Pending] = {}
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
+        self._fanout = concurrent.futures.ThreadPoolExecutor(
+            max_workers=max(4, config.get("worker_num", 1)), thread_name_prefix="fanout")
         self.ready = False
 
     @property
@@ -133,14 +136,18 @@ class DagExecutor:
         self.ready = False
         for pool in self._pools.values():
             pool.stop(timeout)
+        self._fanout.shutdown(wait=False)
 
     # ----------------------------------------------------------------- flow
     def _finish(self, data_id: int, result: ChannelData) -> None:
         with self._lock:
             pending = self._pending.pop(data_id, None)
-        if pending is not None:
+            if pending is None:
+                return
             pending.result = result
-            pending.event.set()
+            event = pending.event
+        if event is not None:
+            event.set()
 
     def _deliver(self, op: Op, data_id: int, pred: str, payload: Any) -> None:
         with self._lock:
@@ -170,17 +177,27 @@ class DagExecutor:
                 self._finish(data_id, data)
                 continue
             payload = data.parse()
-            for succ in self._succ.get(op.name, []):
-                self._deliver(succ, data_id, op.name, payload)
+            successors = self._succ.get(op.name, [])
+            for succ in successors[:-1]:  # branches run in parallel; the last one right here
+                self._fanout.submit(self._deliver, succ, data_id, op.name, payload)
+            if successors:
+                self._deliver(successors[-1], data_id, op.name, payload)
 
     def _run_once(self, request_dict: dict, log_id: int) -> ChannelData:
         data_id = next(self._ids)
         pending = _Pending(log_id)
         with self._lock:
             self._pending[data_id] = pending
-        for op in self._succ[DAG_EXECUTOR_NAME]:
-            self._deliver(op, data_id, DAG_EXECUTOR_NAME, request_dict)
-        pending.event.wait()
+        entry = self._succ[DAG_EXECUTOR_NAME]
+        for op in entry[:-1]:
+            self._fanout.submit(self._deliver, op, data_id, DAG_EXECUTOR_NAME, request_dict)
+        self._deliver(entry[-1], data_id, DAG_EXECUTOR_NAME, request_dict)
+        with self._lock:  # inline Ops usually finished the request already
+            if pending.result is None:
+                pending.event = threading.Event()
+            event = pending.event
+        if event is not None:
+            event.wait()
         return pending.result
 
     def call(self, request) -> Any:

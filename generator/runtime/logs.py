@@ -25,6 +25,7 @@ def setup_logging(level: int = logging.INFO, to_files: bool = True) -> None:
     _configured = True
     root = logging.getLogger("generator")
     root.setLevel(level)
+    root.propagate = False  # Paddle configures the root logger; avoid printing every line twice
     formatter = logging.Formatter(_FORMAT)
     stderr = logging.StreamHandler()
     stderr.setFormatter(formatter)

@@ -281,17 +281,21 @@ class Op:
 
     def _run_process(self, items, preped, midped, outputs, infer_s) -> None:
         """Group runnable feeds into merged batches and run `process` on each group."""
-        groups: dict[Any, list[int]] = {}
-        singles: list[int] = []
-        for i, (kind, feed) in preped.items():
-            if kind != "run":
-                continue
-            sig = batching.merge_signature(feed) if isinstance(feed, dict) else None
-            if sig is None:
-                singles.append(i)
-            else:
-                groups.setdefault(sig, []).append(i)
-        for idxs in [*groups.values(), *[[i] for i in singles]]:
+        runnable = [i for i, (kind, _) in preped.items() if kind == "run"]
+        if len(runnable) <= 1:
+            batches = [runnable] if runnable else []
+        else:
+            groups: dict[Any, list[int]] = {}
+            singles: list[list[int]] = []
+            for i in runnable:
+                feed = preped[i][1]
+                sig = batching.merge_signature(feed) if isinstance(feed, dict) else None
+                if sig is None:
+                    singles.append([i])
+                else:
+                    groups.setdefault(sig, []).append(i)
+            batches = [*groups.values(), *singles]
+        for idxs in batches:
             feeds = [preped[i][1] for i in idxs]
             typical_logid = items[idxs[0]][1]
             start = time.perf_counter()
@@ -369,6 +373,10 @@ class Op:
 class RequestOp(Op):
     """Turns a `Request` message into the first Op's input dict."""
 
+    #: BYTES tensors are np.load-ed; unpickling network data runs arbitrary code, so object
+    #: arrays are refused unless a subclass sets this to True (Paddle Serving allowed them).
+    allow_pickle = False
+
     def __init__(self):
         super().__init__(name=DAG_EXECUTOR_NAME, input_ops=[])
         self.init_op()
@@ -385,11 +393,18 @@ class RequestOp(Op):
             )
         dict_data: dict[str, Any] = dict(zip(request.key, request.value, strict=False))
         for tensor in request.tensors:
-            value, lod = tensor_to_value(tensor)
+            value, lod = tensor_to_value(tensor, allow_pickle=self.allow_pickle)
             dict_data[tensor.name] = value
             if lod is not None:
                 dict_data[tensor.name + ".lod"] = lod
         return dict_data, request.logid, None, ""
+
+
+def _full_print_threshold() -> None:
+    """Paddle Serving sets numpy's print threshold to sys.maxsize (process-wide) so repr() never
+    elides values; set it once, not per response (set_printoptions is slow)."""
+    if np.get_printoptions()["threshold"] != sys.maxsize:
+        np.set_printoptions(threshold=sys.maxsize)
 
 
 class ResponseOp(Op):
@@ -401,6 +416,8 @@ class ResponseOp(Op):
         self.init_op()
 
     def set_pack_format(self, isTensor: bool = False) -> None:  # noqa: N803 - Paddle's name
+        """True: ndarray outputs go to `Response.tensors` (binary, exact) instead of repr()
+        strings in key/value. Paddle Serving declared this switch but never used it."""
         self.is_pack_tensor = isTensor
 
     def pack_response_package(self, channeldata: ChannelData):
@@ -411,15 +428,16 @@ class ResponseOp(Op):
         code, info = channeldata.error_code, ""
         if code == ErrorCode.OK:
             data = channeldata.parse()
-            if channeldata.datatype == ChannelDataType.CHANNEL_NPDATA:
-                old = np.get_printoptions()["threshold"]
-                np.set_printoptions(threshold=sys.maxsize)
-                try:
-                    for name, var in data.items():
-                        resp.key.append(name)
-                        resp.value.append(repr(var))
-                finally:
-                    np.set_printoptions(threshold=old)
+            if channeldata.datatype == ChannelDataType.CHANNEL_NPDATA and self.is_pack_tensor:
+                from generator.runtime.tensors import ndarray_to_tensor
+
+                for name, var in data.items():
+                    resp.tensors.append(ndarray_to_tensor(name, var))
+            elif channeldata.datatype == ChannelDataType.CHANNEL_NPDATA:
+                _full_print_threshold()
+                for name, var in data.items():
+                    resp.key.append(name)
+                    resp.value.append(repr(var))
             else:
                 for name, var in data.items():
                     if not isinstance(var, str):

@@ -39,6 +39,12 @@ DTYPE_TO_ELEM_TYPE: dict[str, int] = {
 }
 
 
+#: numpy dtype -> (elem_type, field), the encoder's hot-path lookup (dtype.name is slow).
+_ENCODE: dict[np.dtype, tuple[int, str]] = {
+    dtype: (int(code), field) for code, (dtype, field) in NUMERIC_ELEM_TYPES.items()
+}
+
+
 def _supported_dtypes() -> str:
     return ", ".join(sorted(DTYPE_TO_ELEM_TYPE)) + ", bfloat16"
 
@@ -66,16 +72,17 @@ def ndarray_to_tensor(name: str, array: Any, use_bytes: bool = False) -> Any:
         tensor.byte_data = buffer.getvalue()
         tensor.elem_type = ElemType.BYTES
         return tensor
-    if array.dtype.name == "bfloat16":  # ml_dtypes bfloat16: same bits as Paddle's uint16 carrier
+    spec = _ENCODE.get(array.dtype)
+    if spec is None and array.dtype.name == "bfloat16":  # ml_dtypes: Paddle's uint16 carrier
         array = array.view(np.uint16)
-    code = DTYPE_TO_ELEM_TYPE.get(array.dtype.name)
-    if code is None:
+        spec = _ENCODE[array.dtype]
+    if spec is None:
         raise TypeError(
             f"tensor {name!r}: dtype {array.dtype} has no Paddle Serving tensor field "
             f"(supported: {_supported_dtypes()}); pass use_tensor_bytes=True to send it as "
             "np.save bytes"
         )
-    field = NUMERIC_ELEM_TYPES[code][1]
+    code, field = spec
     tensor.elem_type = code
     getattr(tensor, field).extend(array.ravel().tolist())
     return tensor

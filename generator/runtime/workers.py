@@ -65,7 +65,13 @@ def _device_plan(op: Op, resolve_devices: Callable[[dict], tuple[str, list[int]]
 
 
 class ThreadWorkers:
-    """`concurrency` threads sharing one queue; each thread has its own predictor clone."""
+    """`concurrency` Op copies, each with its own predictor (clones share the weights).
+
+    With `batch_size` 1 the calling thread runs the Op itself on a free copy (no hand-off
+    between threads: that costs more than a small model's inference); callers waiting for a
+    free copy form the queue that `channel_size` bounds. With auto-batching, `concurrency`
+    threads pull batches from a queue.
+    """
 
     def __init__(self, op: Op, emit: Emit, channel_size: int,
                  resolve_devices: Callable[[dict], tuple[str, list[int]]]):
@@ -74,6 +80,11 @@ class ThreadWorkers:
         self._emit = emit
         self._resolve = resolve_devices
         self._threads: list[threading.Thread] = []
+        self._inline = False
+        self._free: queue.LifoQueue = queue.LifoQueue()
+        self._channel_size = channel_size
+        self._waiting = 0
+        self._waiting_lock = threading.Lock()
 
     def start(self) -> None:
         op, workers = self.op, []
@@ -102,6 +113,11 @@ class ThreadWorkers:
                 predictor.warmup()
             except Exception as exc:  # noqa: BLE001 - warm-up is best effort
                 _LOGGER.warning("[%s] warm-up failed: %s", op.name, exc)
+        if op.batch_size <= 1:
+            self._inline = True
+            for worker in workers:
+                self._free.put(worker)
+            return
         for idx, worker in enumerate(workers):
             t = threading.Thread(target=self._loop, args=(worker,), daemon=True,
                                  name=f"op-{op.name}-{idx}")
@@ -117,11 +133,33 @@ class ThreadWorkers:
                 return
 
     def submit(self, item: Item) -> bool:
+        if self._inline:
+            return self._run_inline(item)
         try:
             self.queue.put_nowait(item)
             return True
         except queue.Full:
             return False
+
+    def _run_inline(self, item: Item) -> bool:
+        try:
+            worker = self._free.get_nowait()
+        except queue.Empty:
+            with self._waiting_lock:
+                if self._channel_size and self._waiting >= self._channel_size:
+                    return False
+                self._waiting += 1
+            try:
+                worker = self._free.get()
+            finally:
+                with self._waiting_lock:
+                    self._waiting -= 1
+        try:
+            results = worker.run_batch([item])
+        finally:
+            self._free.put(worker)
+        self._emit(self.op, [item], results)
+        return True
 
     def stop(self, timeout: float) -> None:
         for _ in self._threads:

@@ -39,6 +39,23 @@ class Conv(paddle.nn.Layer):
         return paddle.flatten(self.pool(paddle.nn.functional.relu(self.conv(image))), 1)
 
 
+class Drift(paddle.nn.Layer):
+    """Python-side state the tracer freezes: the static graph differs from eager runs."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = paddle.nn.Linear(4, 2)
+        self.calls = 0
+
+    def forward(self, x):
+        self.calls += 1
+        return self.fc(x) + float(self.calls)
+
+
+def build_drift():
+    return Drift()
+
+
 def build(hidden=3):
     return Tiny(hidden)
 

@@ -7,7 +7,7 @@ import paddle
 import pytest
 import yaml
 
-from generator.export.errors import InputSpecError, ParityError, WeightsError
+from generator.export.errors import ConfigError, InputSpecError, ParityError, WeightsError
 from generator.export.exporter import export_built_model, export_config
 from generator.export.infer_cfg import read_infer_cfg
 from generator.export.native_config import build_model, load_native_config
@@ -147,15 +147,19 @@ def test_parity_detects_tampered_params(configs, tmp_path):
     report = check_parity(built.layer.embed, res.model_dir, inputs, input_spec=specs)
     assert not report.ok and report.outputs[0].max_abs_diff > 0.1
     table = format_parity_table(report)
-    assert "NO" in table and "parity FAIL" in table and "tmp_0" in table
+    assert "NO" in table and "parity FAIL" in table and "fetch_name_0" in table
 
 
 def test_failed_parity_fails_export_and_cleans_up(configs, tmp_path):
-    cfg_path = configs / "embed.yml"
-    built = build_model(load_native_config(cfg_path), cfg_path)
-    with pytest.raises(ParityError, match="does not reproduce"):
-        # an impossible tolerance on a computation with rounding makes parity fail
-        export_built_model(built, tmp_path / "m", rtol=-1.0, atol=-1.0)
-    assert _no_leftovers(tmp_path)
-    res = export_built_model(built, tmp_path / "m", verify=False)
-    assert res.parity is None and (tmp_path / "m" / "model.json").is_file()
+    path = configs / "drift.yml"
+    path.write_text(yaml.safe_dump({
+        "version": 1, "model": {"factory": "tinynets:build_drift"},
+        "inputs": [{"name": "x", "shape": [None, 4]}]}))
+    with pytest.raises(ParityError, match="does not reproduce") as info:
+        export_config(path, tmp_path / "out")
+    assert info.value.report is not None and not info.value.report.ok
+    assert _no_leftovers(tmp_path / "out")
+    res = export_config(path, tmp_path / "out", verify=False)
+    assert res.parity is None and (tmp_path / "out" / "drift" / "model.json").is_file()
+    with pytest.raises(ConfigError, match="rtol"):
+        export_config(path, tmp_path / "out2", rtol=-1.0)

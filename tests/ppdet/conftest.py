@@ -6,12 +6,7 @@ import warnings
 from pathlib import Path
 
 import pytest
-
-ROOT = Path(__file__).resolve().parents[2]
-FIXTURES = ROOT / "tests" / "fixtures" / "ppdet"
-SHARED = ROOT.parent / "shared"
-SHARED_PPDET = SHARED / "data" / "ppdet"
-SHARED_CONFIGS = SHARED_PPDET / "configs" / "yolov3"
+from ppdet_paths import FIXTURES, SHARED_PPDET
 
 
 @pytest.fixture(scope="session")

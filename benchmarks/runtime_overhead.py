@@ -1,0 +1,303 @@
+"""Serving overhead of generator.runtime, measured in one run (print ratios; machines are noisy).
+
+(a) tiny linear model (13 -> 1): p50 latency of a bare grpcio echo round trip, of the in-process
+    predictor, and of the served model over gRPC and over HTTP.
+(b) paddle.vision MobileNetV3-small at 224x224 (random weights): best in-process throughput over
+    batch sizes 1-16, and served throughput at 16 concurrent gRPC clients with auto-batching.
+
+Targets: served gRPC p50 <= 1.5 x (echo p50 + in-process p50);
+         served throughput >= 0.9 x best in-process throughput.
+
+    .venv/bin/python benchmarks/runtime_overhead.py [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import json
+import os
+import platform
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+SERVICE = '''
+import json
+import sys
+
+import numpy as np
+
+from generator.runtime import Op, WebService
+
+
+class ModelOp(Op):
+    """Returns JSON like a generated service: all values of small outputs, top-5 of large ones."""
+
+    def postprocess(self, input_dicts, fetch_dict, data_id, log_id):
+        out = {}
+        for name, value in fetch_dict.items():
+            if value.size > 100:
+                top = np.argsort(-value, axis=-1)[..., :5]
+                out[name] = json.dumps({"top5": top.tolist(),
+                                        "scores": np.take_along_axis(value, top, -1).tolist()})
+            else:
+                out[name] = json.dumps(value.tolist())
+        return out, None, ""
+
+
+class Svc(WebService):
+    def get_pipeline_response(self, read_op):
+        return ModelOp(name="model", input_ops=[read_op])
+
+
+svc = Svc(name="model")
+svc.prepare_pipeline_config(sys.argv[1])
+svc.run_service()
+'''
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def p50_ms(fn, n: int, warmup: int = 20) -> float:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(n):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times) * 1000
+
+
+def save_model(layer, spec, out: Path, aliases: list[str]) -> Path:
+    import paddle
+
+    from generator.serving_model import DTYPE_TO_CODE, VarInfo, write_model_config
+
+    layer.eval()
+    paddle.jit.save(layer, str(out / "model"), input_spec=spec)
+    from generator.runtime.predictor import LocalPredictor
+
+    raw = LocalPredictor(str(out))
+    feeds = [VarInfo(v.name, v.name, DTYPE_TO_CODE["float32"], tuple(s.shape[1:]))
+             for v, s in zip(raw.feed_vars, spec, strict=True)]
+    fetches = [VarInfo(v.name, a, v.dtype_code, v.shape) for v, a in zip(raw.fetch_vars, aliases, strict=True)]
+    write_model_config(out, "serving_server", feeds, fetches)
+    return out
+
+
+def start_service(work: Path, model_dir: Path, op_conf: dict, threads: int) -> tuple:
+    import requests
+    import yaml
+
+    rpc, http = free_port(), free_port()
+    conf = {"rpc_port": rpc, "http_port": http, "worker_num": 32,
+            "dag": {"is_thread_op": True},
+            "op": {"model": {**op_conf, "local_service_conf": {
+                "model_config": str(model_dir), "client_type": "local_predictor",
+                "thread_num": threads, "ir_optim": True}}}}
+    (work / "web_service.py").write_text(SERVICE)
+    (work / "config.yml").write_text(yaml.safe_dump(conf))
+    env = dict(os.environ, PYTHONPATH=str(REPO), GLOG_minloglevel="2")
+    proc = subprocess.Popen([sys.executable, "web_service.py", "config.yml"], cwd=work, env=env,
+                            stdout=subprocess.DEVNULL, stderr=open(work / "log", "wb"))
+    for _ in range(600):
+        try:
+            if requests.get(f"http://127.0.0.1:{http}/health/ready", timeout=1).status_code == 200:
+                return proc, rpc, http
+        except requests.RequestException:
+            pass
+        if proc.poll() is not None:
+            raise SystemExit((work / "log").read_text()[-3000:])
+        time.sleep(0.2)
+    raise SystemExit("service did not start")
+
+
+def stop(proc) -> None:
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(30)
+
+
+def bench_linear(work: Path, n: int) -> dict:
+    import grpc
+    import paddle
+    import requests
+
+    from generator.runtime import PipelineClient
+    from generator.runtime.predictor import LocalPredictor
+
+    # bare grpcio echo
+    echo = grpc.server(concurrent.futures.ThreadPoolExecutor(4))
+    echo.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(
+        "bench.Echo", {"echo": grpc.unary_unary_rpc_method_handler(lambda req, ctx: req)}),))
+    port = echo.add_insecure_port("127.0.0.1:0")
+    echo.start()
+    channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+    call = channel.unary_unary("/bench.Echo/echo")
+    x = np.random.default_rng(0).standard_normal((1, 13)).astype(np.float32)
+    payload = x.tobytes() + b"x" * 64
+    echo_ms = p50_ms(lambda: call(payload), n)
+    channel.close()
+    echo.stop(0)
+
+    paddle.seed(0)
+    model_dir = save_model(paddle.nn.Linear(13, 1), [paddle.static.InputSpec([None, 13], "float32", "x")],
+                           work / "linear", ["price"])
+    pred = LocalPredictor(str(model_dir), thread_num=1)
+    inproc_ms = p50_ms(lambda: pred.predict({"x": x}), n)
+
+    proc, rpc, http = start_service(work / "linear", model_dir, {}, threads=1)
+    try:
+        client = PipelineClient()
+        client.connect([f"127.0.0.1:{rpc}"])
+        feed = {"x": x}
+        grpc_ms = p50_ms(lambda: client.predict(feed, pack_tensor_format=True), n)
+        resp = client.predict(feed, pack_tensor_format=True)
+        assert resp.err_no == 0, resp.err_msg
+        session = requests.Session()
+        body = json.dumps({"tensors": [{"name": "x", "elem_type": 1, "shape": [1, 13],
+                                        "float_data": x.ravel().tolist()}]})
+        url = f"http://127.0.0.1:{http}/model/prediction"
+        assert session.post(url, data=body).json()["err_no"] == 0
+        http_ms = p50_ms(lambda: session.post(url, data=body), n)
+    finally:
+        stop(proc)
+    return {"echo_p50_ms": echo_ms, "inprocess_p50_ms": inproc_ms, "grpc_p50_ms": grpc_ms,
+            "http_p50_ms": http_ms, "grpc_ratio": grpc_ms / (echo_ms + inproc_ms)}
+
+
+def bench_mobilenet(work: Path, seconds: float, threads: int) -> dict:
+    import paddle
+
+    from generator.runtime.predictor import LocalPredictor
+
+    paddle.seed(0)
+    net = paddle.vision.models.mobilenet_v3_small(num_classes=1000)
+    model_dir = save_model(net, [paddle.static.InputSpec([None, 3, 224, 224], "float32", "image")],
+                           work / "mbv3", ["softmax"])
+    pred = LocalPredictor(str(model_dir), thread_num=threads, ir_optim=True)
+    rng = np.random.default_rng(0)
+    best = (0.0, 0)
+    per_batch = {}
+    for bs in (1, 2, 4, 8, 16):
+        img = rng.standard_normal((bs, 3, 224, 224)).astype(np.float32)
+        for _ in range(3):
+            pred.predict({"image": img})
+        n, t0 = 0, time.perf_counter()
+        while time.perf_counter() - t0 < seconds:
+            pred.predict({"image": img})
+            n += bs
+        ips = n / (time.perf_counter() - t0)
+        per_batch[bs] = ips
+        best = max(best, (ips, bs))
+    del pred
+
+    img1 = rng.standard_normal((1, 3, 224, 224)).astype(np.float32)
+    served = {}
+    for name, op_conf, n_threads in SERVED_CONFIGS(threads):
+        proc, rpc, _ = start_service(work / "mbv3", model_dir, op_conf, threads=n_threads)
+        try:
+            served[name] = closed_loop(rpc, img1, clients=16, warmup_s=3.0, seconds=seconds * 2)
+        finally:
+            stop(proc)
+    best_name = max(served, key=lambda k: served[k][0])
+    return {"inprocess_ips_by_batch": per_batch, "best_inprocess_ips": best[0],
+            "best_batch": best[1], "served": served, "best_served": best_name,
+            "served_ips_16_clients": served[best_name][0],
+            "throughput_ratio": served[best_name][0] / best[0],
+            "errors": sum(e for _, e in served.values())}
+
+
+def SERVED_CONFIGS(threads: int):  # noqa: N802 - a table
+    """(label, op config, Paddle threads per predictor) tried for the served throughput."""
+    return [
+        ("batch16 x1 worker", {"batch_size": 16, "auto_batching_timeout": 20, "concurrency": 1},
+         threads),
+        ("batch8 x2 workers", {"batch_size": 8, "auto_batching_timeout": 20, "concurrency": 2},
+         max(1, threads // 2)),
+    ]
+
+
+def closed_loop(rpc: int, img: np.ndarray, clients: int, warmup_s: float,
+                seconds: float) -> tuple[float, int]:
+    """`clients` threads each sending requests back to back; returns (images/s, errors),
+    counted only in the window after `warmup_s`."""
+    from generator.runtime import PipelineClient
+
+    t_start = time.perf_counter()
+    window = (t_start + warmup_s, t_start + warmup_s + seconds)
+    counts, errors, lock = [], [], threading.Lock()
+
+    def loop() -> None:
+        client = PipelineClient()
+        client.connect([f"127.0.0.1:{rpc}"])
+        n = 0
+        while True:
+            # np.save bytes (elem_type 13): the float32 payload as is, no per-value encoding
+            r = client.predict({"image": img}, pack_tensor_format=True, use_tensor_bytes=True)
+            done = time.perf_counter()
+            if r.err_no:
+                errors.append(r.err_msg)
+            if window[0] <= done <= window[1]:
+                n += 1
+            if done > window[1]:
+                break
+        with lock:
+            counts.append(n)
+
+    workers = [threading.Thread(target=loop) for _ in range(clients)]
+    for t in workers:
+        t.start()
+    for t in workers:
+        t.join()
+    return sum(counts) / seconds, len(errors)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="fewer samples (smoke run)")
+    ap.add_argument("--threads", type=int, default=2, help="Paddle CPU threads (thread_num)")
+    args = ap.parse_args()
+    n = 100 if args.quick else 500
+    secs = 2.0 if args.quick else 6.0
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+          f"Python {platform.python_version()}")
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        (work / "linear").mkdir()
+        (work / "mbv3").mkdir()
+        a = bench_linear(work, n)
+        print("(a) linear 13->1, p50 latency (ms):")
+        for k in ("echo_p50_ms", "inprocess_p50_ms", "grpc_p50_ms", "http_p50_ms"):
+            print(f"    {k:20s} {a[k]:8.3f}")
+        print(f"    served gRPC p50 / (echo p50 + in-process p50) = {a['grpc_ratio']:.2f} "
+              f"(target <= 1.5): {'PASS' if a['grpc_ratio'] <= 1.5 else 'FAIL'}")
+        b = bench_mobilenet(work, secs, args.threads)
+        print("(b) MobileNetV3-small 224x224, images/s:")
+        for bs, ips in b["inprocess_ips_by_batch"].items():
+            print(f"    in-process batch {bs:2d}      {ips:8.1f}")
+        print(f"    best in-process            {b['best_inprocess_ips']:8.1f} (batch {b['best_batch']})")
+        for name, (ips, errs) in b["served"].items():
+            print(f"    served, 16 gRPC clients, {name:18s} {ips:8.1f} (errors: {errs})")
+        print(f"    served / best in-process = {b['throughput_ratio']:.2f} (target >= 0.9): "
+              f"{'PASS' if b['throughput_ratio'] >= 0.9 else 'FAIL'}")
+
+
+if __name__ == "__main__":
+    main()
