@@ -12,8 +12,8 @@ Drop-in for `paddle_serving_server.pipeline.PipelineClient`, with these differen
 
 from __future__ import annotations
 
-import ipaddress
 import functools
+import ipaddress
 import socket
 import sys
 from collections.abc import Callable, Sequence
