@@ -1,0 +1,36 @@
+"""Task Ops for generated services: decode images, preprocess exactly as the exporting toolkit
+does, infer, and answer JSON — defined once here, imported by every generated `web_service.py`.
+
+    from generator.runtime import WebService
+    from generator.service import DetectionOp
+
+    class Service(WebService):
+        def get_pipeline_response(self, read_op):
+            return DetectionOp(name="yolov3", input_ops=[read_op],
+                               deploy_config="infer_cfg.yml", labels="label_list.txt")
+"""
+
+from generator.service.deploy_config import DeployConfig, find_deploy_config, read_deploy_config
+from generator.service.local import LocalService, ServiceCallError
+from generator.service.ops import (
+    OPS_BY_TASK,
+    ClassificationOp,
+    DetectionOp,
+    EmbeddingOp,
+    ImageModelOp,
+    SegmentationOp,
+)
+
+__all__ = [
+    "OPS_BY_TASK",
+    "ClassificationOp",
+    "DeployConfig",
+    "DetectionOp",
+    "EmbeddingOp",
+    "ImageModelOp",
+    "LocalService",
+    "SegmentationOp",
+    "ServiceCallError",
+    "find_deploy_config",
+    "read_deploy_config",
+]

@@ -1,0 +1,201 @@
+"""Task Ops: request `image` (or `image_0` ... `image_N`, batched into one inference) holding the
+base64 of an encoded image file; response: per image key, a JSON string.
+
+- detection: `[{"category_id", "label", "score", "bbox": [x1, y1, x2, y2]}]`, original-image
+  pixels (the real `scale_factor` is fed), `class_id > -1` and `score >= draw_threshold`;
+- classification: top-k `[{"category_id", "label", "score"}]`;
+- segmentation: `{"label_map": <base64 PNG>, "shape": [h, w]}` at the original image size;
+- embedding: the feature vector as a JSON list.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import re
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from generator.preprocess import (
+    ImageDecodeError,
+    build_preprocess,
+    classification_results,
+    detection_results,
+    embedding_results,
+    make_feed,
+    segmentation_result,
+)
+from generator.runtime.errors import CustomException, ErrorCode
+from generator.runtime.operator import Op
+from generator.service.deploy_config import DeployConfig, read_deploy_config, read_labels
+
+_IMAGE_KEY = re.compile(r"^image(?:_(\d+))?$")
+_MAX_PENDING = 4096
+
+
+def image_keys(request: dict) -> list[str]:
+    """`image`, or `image_0..image_N` in index order; a clear error when there is none."""
+    keys = [k for k in request if isinstance(k, str) and _IMAGE_KEY.match(k)]
+    if not keys:
+        raise CustomException(
+            ErrorCode.INPUT_PARAMS_ERROR,
+            f"the request has no image: send key 'image' (or 'image_0' ... 'image_N') with the "
+            f"base64 of an encoded image file (JPEG, PNG, ...); keys received: "
+            f"{sorted(str(k) for k in request)}")
+    return sorted(keys, key=lambda k: -1 if k == "image" else int(_IMAGE_KEY.match(k).group(1)))
+
+
+class ImageModelOp(Op):
+    """Base of the task Ops. `deploy_config` is the exporter's deploy record (infer_cfg.yml,
+    inference.yml or deploy.yaml); `labels` an optional label file overriding its label list."""
+
+    task: ClassVar[str] = "generic"
+
+    def __init__(self, name: str | None = None, input_ops: list[Op] | None = None, *,
+                 deploy_config: str | Path, labels: str | Path | None = None, **op_kwargs: Any):
+        super().__init__(name=name, input_ops=input_ops, **op_kwargs)
+        self.deploy_config_path = Path(deploy_config)
+        self.labels_path = Path(labels) if labels else None
+        self.deploy: DeployConfig | None = None
+        self.labels: list[str] = []
+        self._infos: collections.OrderedDict[int, list] = collections.OrderedDict()
+
+    def init_op(self) -> None:
+        self.deploy = read_deploy_config(self.deploy_config_path)
+        self.preprocessor = build_preprocess(self.deploy.preprocess, self.deploy.toolkit)
+        self.labels = (read_labels(self.labels_path) if self.labels_path
+                       and self.labels_path.is_file() else list(self.deploy.labels))
+
+    def _request(self, input_dicts: dict) -> dict:
+        if len(input_dicts) != 1:
+            raise CustomException(ErrorCode.NOT_IMPLEMENTED,
+                                  f"{type(self).__name__} takes exactly one input Op")
+        return next(iter(input_dicts.values()))
+
+    def preprocess(self, input_dicts, data_id=0, log_id=0):
+        request = self._request(input_dicts)
+        images = []
+        for key in image_keys(request):
+            value = request[key]
+            if not isinstance(value, str):
+                raise CustomException(ErrorCode.INPUT_PARAMS_ERROR,
+                                      f"'{key}' must be a base64 string, got {type(value).__name__}")
+            try:
+                images.append(self.preprocessor.process_encoded(value, is_base64=True))
+            except ImageDecodeError as exc:
+                raise CustomException(ErrorCode.INPUT_PARAMS_ERROR, f"'{key}': {exc}") from exc
+        self._infos[data_id] = [info for _, info in images]
+        while len(self._infos) > _MAX_PENDING:  # requests that failed after preprocess
+            self._infos.popitem(last=False)
+        return make_feed(images, self.right_feed_names), False, None, ""
+
+    def postprocess(self, input_dicts, fetch_dict, data_id=0, log_id=0):
+        keys = image_keys(self._request(input_dicts))
+        infos = self._infos.pop(data_id, [None] * len(keys))
+        results = self.format_results(fetch_dict, infos)
+        if len(results) != len(keys):
+            raise CustomException(ErrorCode.TYPE_ERROR,
+                                  f"the model answered for {len(results)} images, the request "
+                                  f"had {len(keys)}")
+        return {k: json.dumps(r, ensure_ascii=False) for k, r in zip(keys, results, strict=True)}, \
+            None, ""
+
+    def format_results(self, fetch: dict[str, np.ndarray], infos: list) -> list[Any]:
+        """One JSON-able result per image."""
+        raise NotImplementedError
+
+    @staticmethod
+    def _outputs(fetch: dict) -> list[tuple[str, np.ndarray]]:
+        return [(k, v) for k, v in fetch.items() if not k.endswith(".lod")
+                and isinstance(v, np.ndarray)]
+
+
+class DetectionOp(ImageModelOp):
+    """PaddleDetection-style outputs: `bbox` [N, 6] and `bbox_num` [B]."""
+
+    task = "detection"
+
+    def __init__(self, *args: Any, draw_threshold: float | None = None, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.draw_threshold = draw_threshold
+
+    def init_op(self) -> None:
+        super().init_op()
+        if self.draw_threshold is None:
+            self.draw_threshold = self.deploy.draw_threshold
+        bbox, num = self._pick(self.right_fetch_names and {
+            n: None for n in self.right_fetch_names})
+        if bbox and num:  # auto-batching splits boxes by the per-image counts
+            self.batch_split_counts = {bbox: num}
+
+    @staticmethod
+    def _pick(fetch: dict | None) -> tuple[str | None, str | None]:
+        if not fetch:
+            return None, None
+        names = list(fetch)
+        bbox = next((n for n in names if "bbox" in n and "num" not in n), None)
+        num = next((n for n in names if "num" in n), None)
+        if bbox is None or num is None:  # Paddle 3 exports name outputs fetch_name_0/1...
+            arrays = {n: v for n, v in fetch.items() if isinstance(v, np.ndarray)}
+            if arrays:
+                bbox = next((n for n, v in arrays.items() if v.ndim == 2 and v.shape[-1] == 6),
+                            bbox)
+                num = next((n for n, v in arrays.items()
+                            if v.ndim == 1 and np.issubdtype(v.dtype, np.integer)), num)
+            elif len(names) == 2:
+                bbox, num = sorted(names)
+        return bbox, num
+
+    def format_results(self, fetch, infos):
+        bbox, num = self._pick({k: v for k, v in self._outputs(fetch)})
+        if bbox is None:
+            raise CustomException(ErrorCode.TYPE_ERROR,
+                                  f"no [N, 6] bbox output among {sorted(fetch)}")
+        counts = fetch[num] if num else None
+        return detection_results(fetch[bbox], counts, self.labels, float(self.draw_threshold))
+
+
+class ClassificationOp(ImageModelOp):
+    """Class scores [B, C] -> top-k."""
+
+    task = "classification"
+
+    def __init__(self, *args: Any, top_k: int = 5, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.top_k = top_k
+
+    def format_results(self, fetch, infos):
+        (_, scores), *_ = self._outputs(fetch)
+        return classification_results(scores, self.labels or None, self.top_k)
+
+
+class SegmentationOp(ImageModelOp):
+    """Label map [B, H, W] (or scores [B, C, H, W]) -> PNG at the original image size."""
+
+    task = "segmentation"
+
+    def format_results(self, fetch, infos):
+        (_, maps), *_ = self._outputs(fetch)
+        return [segmentation_result(m, tuple(info["ori_shape"]) if info else None)
+                for m, info in zip(maps, infos, strict=True)]
+
+
+class EmbeddingOp(ImageModelOp):
+    """Feature vectors [B, D] -> JSON lists."""
+
+    task = "embedding"
+
+    def __init__(self, *args: Any, normalize: bool = False, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.normalize = normalize
+
+    def format_results(self, fetch, infos):
+        (_, features), *_ = self._outputs(fetch)
+        return embedding_results(features, self.normalize)
+
+
+OPS_BY_TASK: dict[str, type[ImageModelOp]] = {
+    op.task: op for op in (DetectionOp, ClassificationOp, SegmentationOp, EmbeddingOp)
+}
