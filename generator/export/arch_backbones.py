@@ -102,16 +102,23 @@ def build_backbone(name: str, *, scale: float = 1.0, last_stride: int = 2) -> An
                 obj = obj[int(part)] if part.isdigit() else getattr(obj, part)
             return obj
 
-        def forward(self, x, out_strides=(32,)):  # noqa: D401
-            wanted = set(out_strides)
-            last_index = {s: i for i, (_, s, _) in enumerate(self._steps) if s in wanted}
+        def forward(self, x, out_strides=(32,)):
+            return self._run(x, tuple(out_strides))
+
+        @paddle.jit.not_to_static
+        def _run(self, x: Any, out_strides: tuple[int, ...]) -> list[Any]:
+            # a plain Python loop over the stages, kept out of dy2static's AST rewriting
+            last_index = {}
+            for index, step in enumerate(self._steps):
+                if step[1] in out_strides:
+                    last_index[step[1]] = index
             feats = {}
-            for i, (path, stride, _) in enumerate(self._steps):
-                x = self._layer(path)(x)
-                if last_index.get(stride) == i:
-                    feats[stride] = x
-                if len(feats) == len(wanted):
+            for index, step in enumerate(self._steps):
+                if len(feats) == len(out_strides):
                     break
+                x = self._layer(step[0])(x)
+                if last_index.get(step[1]) == index:
+                    feats[step[1]] = x
             return [feats[s] for s in out_strides]
 
     return VisionBackbone()
