@@ -48,6 +48,9 @@ def build_backbone(name: str, *, scale: float = 1.0, last_stride: int = 2) -> An
     if last_stride not in (1, 2):
         raise ConfigError(f"last_stride must be 1 or 2, got {last_stride!r}")
     if family == "resnet":
+        if scale != 1.0:
+            raise ConfigError(f"backbone_scale is a MobileNetV3 width multiplier; {name} has "
+                              f"none (got {scale!r}): remove it or pick a mobilenet_v3 backbone")
         net = getattr(pvm, name)(pretrained=False, num_classes=0, with_pool=False)
         expansion = type(net.layer1[0]).expansion
         if last_stride == 1:

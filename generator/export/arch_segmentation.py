@@ -8,7 +8,8 @@ logits are upsampled bilinearly to the input size.
 
 Exported like a PaddleSeg model (`tools/export.py`, default `--output_op argmax`):
 input `x` float32 [N, 3, H, W], output the label map int32 [N, H, W]. `output_op: softmax`
-gives float32 [N, C, H, W] probabilities, `none` the logits.
+gives float32 [N, C, H, W] probabilities, `none` the logits. Export with the PIR format (the
+default): Paddle 3.3.1's legacy (`FLAGS_enable_pir_api=0`) tracer has no argmax / sigmoid.
 
 Config (`model.args`):
     num_classes: int (default 19)

@@ -155,3 +155,5 @@ def register_vision_architectures() -> None:
 
 
 register_vision_architectures()
+
+from generator.export import arch_embedding, arch_segmentation  # noqa: E402,F401  (built-in archs)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
+from pathlib import Path
 
 import pytest
 import yaml
@@ -90,9 +90,29 @@ def test_arch_unknown_and_pretrained(tmp_path):
         build_model(load_native_config(path), path)
 
 
-def test_ppdet_config_is_routed(tmp_path):
-    path = _write(tmp_path, "architecture: YOLOv3\n_BASE_: []\n")
-    if importlib.util.find_spec("generator.ppdet") is not None:
-        pytest.skip("generator.ppdet present; its own tests cover PaddleDetection configs")
-    with pytest.raises(ConfigError, match="PaddleDetection"):
-        load_native_config(path)
+PPDET_TINY_MBV1 = (Path(__file__).resolve().parents[1] / "fixtures" / "ppdet" / "configs"
+                   / "tinyyolo" / "tiny_yolov3_mbv1.yml")
+
+
+def test_ppdet_config_is_routed_and_exported(tmp_path):
+    """A PaddleDetection config goes through generator.ppdet (its `_BASE_` chain, `-o` on
+    TestReader) and exports with PaddleDetection's feeds and infer_cfg.yml."""
+    from generator.export.exporter import export_config
+    from generator.serving_model.model_config import read_model_config
+
+    overrides = ["TestReader.inputs_def.image_shape=[3,32,32]"]
+    cfg = load_native_config(PPDET_TINY_MBV1, overrides)
+    assert cfg["__ppdet__"] is True and cfg["architecture"] == "YOLOv3"
+    assert "version" not in cfg  # not validated against the native schema
+    res = export_config(PPDET_TINY_MBV1, tmp_path, overrides)
+    assert sorted(res.feed_names) == ["im_shape", "image", "scale_factor"]
+    assert len(res.fetch_names) == 2 and res.parity is not None and res.parity.ok
+    served = read_model_config(res.serving_server)
+    image = next(v for v in served.feed_vars if v.name == "image")
+    assert list(image.shape) == [3, 32, 32]
+    infer = yaml.safe_load(res.infer_cfg_path.read_text())
+    assert res.infer_cfg_path == tmp_path / "tiny_yolov3_mbv1" / "infer_cfg.yml"
+    assert infer["mode"] == "paddle" and infer["arch"] == "YOLO"
+    assert infer["Preprocess"][0] == {"type": "Resize", "target_size": [32, 32],
+                                      "keep_ratio": False, "interp": 1}
+    assert infer["label_list"][:2] == ["cat", "dog"]

@@ -1,0 +1,326 @@
+"""`scaffold new`: plan (validate everything, write nothing) -> build the service folder in a
+temporary sibling (export or convert the model, render the templates, check the result) ->
+rename it into place. A failure at any step leaves no folder behind."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import platform
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from generator import __version__
+from generator.scaffold import model_source
+from generator.scaffold.errors import ScaffoldConfigError, ScaffoldError
+from generator.scaffold.names import check_name, k8s_name, slugify
+from generator.scaffold.render import SERVICE_TEMPLATES, render_service
+from generator.scaffold.settings import ServiceSettings, parse_service_section
+
+OP_CLASSES = {"detection": "DetectionOp", "classification": "ClassificationOp",
+              "segmentation": "SegmentationOp", "embedding": "EmbeddingOp"}
+MODEL_FILES = ("serving_server/", "serving_client/")
+PRESTOP_SLEEP_S = 5
+
+
+@dataclass
+class NewServiceRequest:
+    """The inputs of `scaffold new` (CLI options; None means "not given")."""
+
+    config: Path | None = None
+    model_dir: Path | None = None
+    overrides: list[str] = field(default_factory=list)
+    output: Path | None = None
+    name: str | None = None
+    device: str | None = None
+    trt: str | None = None
+    http_port: int | None = None
+    rpc_port: int | None = None
+    overwrite: bool = False
+    verify: bool = False
+
+
+@dataclass
+class ServicePlan:
+    """Everything decided before writing: validated settings, names, files."""
+
+    request: NewServiceRequest
+    name: str
+    title: str
+    task: str
+    output: Path
+    settings: ServiceSettings
+    config: dict[str, Any] | None
+    deploy_record: Path | None  # --model-dir: the source's deploy record (None: from config)
+    random_weights: bool
+    weights_hint: str
+    files: list[str]
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def source_desc(self) -> str:
+        r = self.request
+        if r.model_dir is not None:
+            return f"the exported model {r.model_dir.name}"
+        assert r.config is not None
+        return f"the config {r.config.name}"
+
+
+@dataclass
+class ServiceResult:
+    """A generated service folder."""
+
+    output: Path
+    files: list[str]
+    plan: ServicePlan
+
+
+def _load_config(request: NewServiceRequest) -> dict[str, Any] | None:
+    from generator.export.errors import ExportError
+    from generator.export.native_config import load_native_config
+
+    if request.config is None:
+        return None
+    path = Path(request.config)
+    if not path.is_file():
+        raise ScaffoldConfigError(f"--config {path}: file not found")
+    if request.model_dir is not None:
+        return model_source.read_processing_config(path, request.overrides)
+    try:
+        return load_native_config(path, request.overrides)
+    except ExportError as exc:
+        raise ScaffoldConfigError(f"--config {path}: {exc}") from None
+
+
+def _weights(cfg: dict[str, Any] | None, request: NewServiceRequest) -> tuple[bool, str]:
+    """(random weights?, how to give weights)."""
+    if request.model_dir is not None or cfg is None:
+        return False, ""
+    if cfg.get("__ppdet__"):
+        return not cfg.get("weights"), "scaffold new --config CONFIG -o weights=PATH.pdparams"
+    return not (cfg.get("model") or {}).get("weights"), \
+        "scaffold new --config CONFIG -o model.weights=PATH.pdparams"
+
+
+def plan_service(request: NewServiceRequest) -> ServicePlan:
+    """Validate the request and decide every output; writes nothing."""
+    from generator.service.deploy_config import (
+        DeployConfigError,
+        find_deploy_config,
+        read_deploy_config,
+    )
+
+    if request.config is None and request.model_dir is None:
+        raise ScaffoldConfigError("give --config FILE (a model config) or --model-dir DIR (an "
+                                  "exported model)")
+    cfg = _load_config(request)
+    where = f"--config {request.config}" if request.config else f"--model-dir {request.model_dir}"
+    deploy_record = None
+    if request.model_dir is not None:
+        model_dir = Path(request.model_dir)
+        if not model_dir.is_dir():
+            raise ScaffoldConfigError(f"--model-dir {model_dir}: not a directory")
+        if cfg is None or not cfg.get("preprocess"):
+            try:
+                deploy_record = find_deploy_config(model_dir)
+                deploy = read_deploy_config(deploy_record)
+            except DeployConfigError as exc:
+                raise ScaffoldConfigError(str(exc)) from None
+            task = str((cfg or {}).get("task") or deploy.task)
+        else:
+            task = str(cfg.get("task", "generic"))
+        default_name = str(cfg["name"]) if cfg else model_dir.resolve().name
+    else:
+        assert cfg is not None
+        task = "detection" if cfg.get("__ppdet__") else str(cfg.get("task", "generic"))
+        default_name = str(cfg.get("name") or Path(request.config).stem)
+    if task not in model_source.SERVICE_TASKS:
+        raise ScaffoldConfigError(
+            f"{where}: task {task!r} cannot be served by a generated service; set `task:` to one "
+            f"of {', '.join(model_source.SERVICE_TASKS)}")
+    settings = parse_service_section(
+        (cfg or {}).get("service"), where=where, device=request.device, trt=request.trt,
+        http_port=request.http_port, rpc_port=request.rpc_port)
+    if request.device == "cpu" and request.trt:
+        raise ScaffoldConfigError("--trt needs the GPU: drop --device cpu (or --trt)")
+    if request.name is not None:
+        name = check_name(request.name, "--name")
+    else:
+        name = slugify(default_name)
+    title = settings.title or default_name
+    output = Path(request.output) if request.output else Path.cwd() / f"{name}_serving"
+    output = output.resolve()
+    if output.exists() and not request.overwrite:
+        raise ScaffoldConfigError(f"{output} already exists; pass --overwrite to replace it, or "
+                                  "choose another folder with --output")
+    if output.exists() and not output.is_dir():
+        raise ScaffoldConfigError(f"{output} exists and is not a folder; remove it or choose "
+                                  "another --output")
+    if not output.parent.is_dir():
+        raise ScaffoldConfigError(f"--output {output}: the parent folder {output.parent} does "
+                                  "not exist")
+    random_weights, weights_hint = _weights(cfg, request)
+    deploy_file = deploy_record.name if deploy_record else "infer_cfg.yml"
+    files = sorted([*MODEL_FILES, deploy_file, "label_list.txt", ".scaffold.yml",
+                    *SERVICE_TEMPLATES])
+    plan = ServicePlan(request=request, name=name, title=title, task=task, output=output,
+                       settings=settings, config=cfg, deploy_record=deploy_record,
+                       random_weights=random_weights, weights_hint=weights_hint, files=files)
+    if random_weights:
+        plan.notes.append(
+            "WARNING: no trained weights given: the model has RANDOM weights (random "
+            f"initialisation), so its predictions are meaningless. Give weights with: "
+            f"{weights_hint}")
+    return plan
+
+
+def _versions() -> dict[str, str]:
+    def version_of(dist: str) -> str | None:
+        try:
+            return metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            return None
+
+    paddle = version_of("paddlepaddle") or version_of("paddlepaddle-gpu") or "unknown"
+    return {"paddle-serving-scaffold": __version__, "paddlepaddle": paddle,
+            "python": platform.python_version()}
+
+
+def _op_kwargs(plan: ServicePlan, deploy: Any) -> dict[str, Any]:
+    s = plan.settings
+    if plan.task == "detection":
+        threshold = s.draw_threshold if s.draw_threshold is not None else deploy.draw_threshold
+        return {"draw_threshold": float(threshold)}
+    if plan.task == "classification":
+        return {"top_k": s.top_k}
+    if plan.task == "embedding":
+        return {"normalize": s.normalize}
+    return {}
+
+
+def _record(plan: ServicePlan, now: _dt.datetime) -> str:
+    r = plan.request
+    data = {
+        "generated_by": "paddle-serving-scaffold",
+        "timestamp": now.isoformat(timespec="seconds"),
+        "versions": _versions(),
+        "inputs": {
+            "config": str(Path(r.config).resolve()) if r.config else None,
+            "model_dir": str(Path(r.model_dir).resolve()) if r.model_dir else None,
+            "overrides": list(r.overrides),
+            "name": plan.name,
+            "device": r.device,
+            "trt": r.trt,
+            "http_port": r.http_port,
+            "rpc_port": r.rpc_port,
+        },
+        "task": plan.task,
+        "title": plan.title,
+        "random_weights": plan.random_weights,
+        "service": plan.settings.to_dict(),
+    }
+    return "# What produced this service (scaffold new); do not edit.\n" + yaml.safe_dump(
+        data, sort_keys=False, allow_unicode=True)
+
+
+def _context(plan: ServicePlan, deploy_file: str, deploy: Any, folder: Path) -> dict[str, Any]:
+    s = plan.settings
+    versions = _versions()
+    trt_shapes = model_source.trt_dynamic_shapes(folder / "serving_server", s.max_batch) \
+        if s.trt else None
+    return {
+        "name": plan.name, "title": plan.title, "task": plan.task, "version": __version__,
+        "op_name": plan.task, "op_class": OP_CLASSES[plan.task],
+        "op_kwargs": _op_kwargs(plan, deploy), "deploy_file": deploy_file,
+        "settings": s, "device_type": s.device_type,
+        "devices": s.devices if s.device == "gpu" else "",
+        "precision": s.trt or "fp32", "min_subgraph_size": int(deploy.min_subgraph_size),
+        "trt_shapes": trt_shapes, "image": s.image or f"{k8s_name(plan.name)}-serving:latest",
+        "k8s_name": k8s_name(plan.name), "paddle_extra": s.device,
+        "paddle_version": versions["paddlepaddle"] if versions["paddlepaddle"] != "unknown"
+        else "3.3.1",
+        "prestop_sleep_s": PRESTOP_SLEEP_S, "random_weights": plan.random_weights,
+        "weights_hint": plan.weights_hint, "source_desc": plan.source_desc,
+    }
+
+
+def _check_generated(folder: Path) -> None:
+    """The generated config.yml loads with the runtime's validator; Python files compile."""
+    from generator.runtime.config import load_pipeline_config
+    from generator.runtime.errors import PipelineConfigError
+
+    try:
+        load_pipeline_config(str(folder / "config.yml"))
+    except PipelineConfigError as exc:
+        raise ScaffoldError(f"internal error: the generated config.yml is invalid: {exc}") from exc
+    for py in folder.glob("*.py"):
+        compile(py.read_text(encoding="utf-8"), str(py), "exec")
+
+
+def _build(plan: ServicePlan, folder: Path, now: _dt.datetime) -> None:
+    from generator.service.deploy_config import read_deploy_config
+
+    r = plan.request
+    if r.model_dir is not None:
+        infer_cfg = None if plan.deploy_record is not None else \
+            model_source.infer_cfg_from_config(plan.config or {}, plan.task)
+        out = model_source.convert_into(Path(r.model_dir), folder, plan.deploy_record, infer_cfg)
+    else:
+        assert r.config is not None
+        out = model_source.export_into(Path(r.config), list(r.overrides), folder, verify=r.verify)
+    deploy = read_deploy_config(folder / out.deploy_file)
+    labels = list(deploy.labels)
+    (folder / "label_list.txt").write_text("".join(f"{x}\n" for x in labels), encoding="utf-8")
+    for rel, text in render_service(_context(plan, out.deploy_file, deploy, folder)).items():
+        target = folder / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text, encoding="utf-8")
+    (folder / ".scaffold.yml").write_text(_record(plan, now), encoding="utf-8")
+    _check_generated(folder)
+
+
+def _set_permissions(folder: Path) -> None:
+    """Temporary folders are created 0700: give the tree the usual umask permissions."""
+    umask = os.umask(0)
+    os.umask(umask)
+    for path in [folder, *folder.rglob("*")]:
+        if path.is_dir():
+            path.chmod(0o777 & ~umask)
+
+
+def create_service(plan: ServicePlan, now: _dt.datetime | None = None) -> ServiceResult:
+    """Generate the planned service folder atomically (temporary sibling, then rename)."""
+    now = now or _dt.datetime.now(_dt.UTC)
+    output = plan.output
+    tmp = Path(tempfile.mkdtemp(prefix=f".{output.name}.tmp-", dir=output.parent))
+    old = None
+    try:
+        _build(plan, tmp, now)
+        if output.exists():
+            if not plan.request.overwrite:  # appeared since planning
+                raise ScaffoldConfigError(f"{output} already exists; pass --overwrite")
+            old = output.with_name(f".{output.name}.old-{os.getpid()}")
+            os.replace(output, old)
+        _set_permissions(tmp)
+        os.replace(tmp, output)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if old is not None and not output.exists():
+            os.replace(old, output)
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+    files = sorted(str(p.relative_to(output)) for p in output.rglob("*") if p.is_file())
+    return ServiceResult(output=output, files=files, plan=plan)
+
+
+def new_service(request: NewServiceRequest, dry_run: bool = False) -> ServicePlan | ServiceResult:
+    """Plan, then (unless `dry_run`) create the service folder."""
+    plan = plan_service(request)
+    return plan if dry_run else create_service(plan)
