@@ -245,7 +245,8 @@ class LocalPredictor:
     Raises `PredictorError` when the model cannot be found or loaded.
     """
 
-    def __init__(self, model_dir: str | Path, *, thread_num: int = 2, device: str = "cpu",
+    def __init__(self, model_dir: str | Path | None = None, *, thread_num: int = 2,
+                 device: str = "cpu",
                  device_id: int = 0, mem_optim: bool = True, ir_optim: bool = False,
                  precision: str = "fp32", use_calib: bool = False, use_mkldnn: bool = False,
                  mkldnn_cache_capacity: int = 0, mkldnn_op_list: list[str] | None = None,
@@ -255,6 +256,9 @@ class LocalPredictor:
                  trt_workspace_size: int = 1 << 30, trt_max_batch_size: int = 32,
                  collect_shape_range_info: str = "", tuned_dynamic_shape_info: str = "",
                  use_profile: bool = False, glog_info: bool = False) -> None:
+        if model_dir is None:  # Paddle Serving style: LocalPredictor() then load_model_config()
+            self._predictor = None
+            return
         self.model_dir = Path(model_dir)
         self.options = PredictorOptions(
             thread_num=thread_num, device=device, device_id=device_id, mem_optim=mem_optim,
@@ -277,6 +281,31 @@ class LocalPredictor:
         self._bind_handles()
 
     # ------------------------------------------------------------------ construction
+
+    def load_model_config(self, model_path: str | Path, use_gpu: bool = False, gpu_id: int = 0,
+                          use_profile: bool = False, thread_num: int = 1, mem_optim: bool = True,
+                          ir_optim: bool = False, use_trt: bool = False, use_lite: bool = False,
+                          use_xpu: bool = False, precision: str = "fp32",
+                          use_mkldnn: bool = False, mkldnn_cache_capacity: int = 0,
+                          mkldnn_op_list: list[str] | None = None,
+                          mkldnn_bf16_op_list: list[str] | None = None,
+                          use_feed_fetch_ops: bool = False, use_ascend_cl: bool = False,
+                          min_subgraph_size: int = 3,
+                          dynamic_shape_info: dict[str, dict[str, list[int]]] | None = None,
+                          use_calib: bool = False) -> None:
+        """`paddle_serving_app.local_predict.LocalPredictor.load_model_config`, same arguments.
+        Lite, XPU and Ascend are not supported here (PredictorError)."""
+        if use_lite or use_xpu or use_ascend_cl:
+            raise PredictorError("Paddle Lite, Kunlun XPU and Ascend are not supported by this "
+                                 "runtime; use the CPU, GPU or TensorRT options")
+        self.__init__(model_path, thread_num=thread_num,
+                      device="trt" if use_trt else "gpu" if use_gpu else "cpu",
+                      device_id=gpu_id, mem_optim=mem_optim, ir_optim=ir_optim,
+                      precision=precision, use_calib=use_calib, use_mkldnn=use_mkldnn,
+                      mkldnn_cache_capacity=mkldnn_cache_capacity, mkldnn_op_list=mkldnn_op_list,
+                      mkldnn_bf16_op_list=mkldnn_bf16_op_list,
+                      min_subgraph_size=min_subgraph_size,
+                      dynamic_shape_info=dynamic_shape_info or None, use_profile=use_profile)
 
     @classmethod
     def from_local_service_conf(cls, local_conf: dict[str, Any], device: str = "cpu",
@@ -489,6 +518,8 @@ class LocalPredictor:
         `fetch` selects outputs by alias (None: all); LoD outputs also return
         `<alias>.lod` (int32).
         """
+        if self._predictor is None:
+            raise PredictorError("LocalPredictor has no model: call load_model_config(path) first")
         for i, f in enumerate(self._feeds):
             value = feed.get(f.alias)
             if value is None:

@@ -196,3 +196,40 @@ def test_async_client_requests_run_concurrently(model_dir):
                 lambda _: client.predict({"k": "v"}), range(2)))
     finally:
         server.stop(2)
+
+
+def test_custom_request_and_response_ops_with_a_bare_pipeline_server(model_dir):
+    """As Paddle Serving's imdb ensemble example: PipelineServer() used directly, a RequestOp
+    that parses its own format and a ResponseOp that packs its own. With no name, any URL
+    name is accepted (Paddle Serving rejected every HTTP request then)."""
+    from generator.runtime import PipelineServer
+    from generator.runtime.proto import Response
+
+    class JsonRequest(RequestOp):
+        def unpack_request_package(self, request):
+            data = json.loads(request.value[0])
+            return {"x": np.asarray(data["rows"], dtype=np.float32)}, request.logid, None, ""
+
+    class Reply(ResponseOp):
+        def pack_response_package(self, channeldata):
+            prices = channeldata.parse()["price"].ravel().tolist()
+            return Response(err_no=0, key=["prices"], value=[json.dumps(prices)])
+
+    read = JsonRequest()
+    op = Op(name="linear", input_ops=[read])
+    server = PipelineServer()
+    server.set_response_op(Reply(input_ops=[op]))
+    server.prepare_server(yml_dict={
+        "rpc_port": free_port(), "http_port": free_port(),
+        "op": {"linear": {"local_service_conf": {"model_config": str(model_dir),
+                                                 "client_type": "local_predictor"}}}})
+    server.start()
+    try:
+        rows = [[0.1] * 13, [0.2] * 13]
+        body = {"key": ["data"], "value": [json.dumps({"rows": rows})]}
+        r = requests.post(f"http://127.0.0.1:{server.http_port}/anything/prediction", json=body,
+                          timeout=5).json()
+        assert r["err_no"] == 0 and r["key"] == ["prices"]
+        assert len(json.loads(r["value"][0])) == 2
+    finally:
+        server.stop(2)
