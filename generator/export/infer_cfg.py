@@ -99,6 +99,8 @@ def apply_fixed_shape(cfg: dict[str, Any], nchw: list[int]) -> dict[str, Any]:
             op["size"] = h if h == w else [w, h]
         elif kind == "ResizeImage" and "resize_short" in op:
             op["resize_short"] = int(round(min(h, w) * 256 / 224))
+        elif kind == "ResizeImage" and "size" in op:
+            op["size"] = [w, h]
     return cfg
 
 

@@ -148,12 +148,27 @@ def load_native_config(path: str | Path, overrides: list[str] | None = None) -> 
         return cfg
     if not isinstance(data, dict):
         raise ConfigError(f"{p}: expected a mapping at the top level, got {type(data).__name__}")
-    data = apply_overrides(data, overrides or [])
+    data = apply_overrides(data, _weights_alias(overrides or []))
     validate_native_config(data, where=str(p))
     data.setdefault("name", p.stem)
     data.setdefault("task", "generic")
     data["__config_path__"] = str(p.resolve())
     return data
+
+
+def _weights_alias(overrides: list[str]) -> list[str]:
+    """`-o weights=PATH` (PaddleDetection's spelling) means `model.weights` in a native config;
+    a relative path given on the command line is relative to the working directory."""
+    out = []
+    for o in overrides:
+        key, sep, value = o.partition("=")
+        if sep and key.strip() in ("weights", "model.weights"):
+            value = value.strip()
+            if value and "://" not in value and not Path(value).is_absolute():
+                value = str(Path(value).resolve())
+            o = f"model.weights={value}"
+        out.append(o)
+    return out
 
 
 def validate_native_config(cfg: dict[str, Any], where: str = "config") -> None:

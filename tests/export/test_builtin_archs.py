@@ -217,7 +217,7 @@ def test_serving_config_builds_and_preprocess_matches_input(name, image_rgb):
 @pytest.mark.parametrize("name", ["resnet50_cls.yml", "segmentation.yml", "embedding.yml"])
 def test_config_header_says_how_to_use_it(name):
     header = SERVING_CONFIGS.joinpath(name).read_text().split("\nversion:")[0]
-    assert f"scaffold new --config serving_configs/{name} -o model.weights=" in header
+    assert f"scaffold new --config serving_configs/{name} -o weights=" in header
 
 
 def test_task_specific_config_contents():

@@ -116,3 +116,16 @@ def test_ppdet_config_is_routed_and_exported(tmp_path):
     assert infer["Preprocess"][0] == {"type": "Resize", "target_size": [32, 32],
                                       "keep_ratio": False, "interp": 1}
     assert infer["label_list"][:2] == ["cat", "dog"]
+
+
+def test_weights_override_alias_is_relative_to_the_working_directory(tmp_path, monkeypatch):
+    from generator.export.native_config import load_native_config
+
+    cfg = tmp_path / "configs" / "cls.yml"
+    cfg.parent.mkdir()
+    cfg.write_text("version: 1\ntask: classification\nmodel:\n  arch: resnet18\n"
+                   "  args: {num_classes: 2}\n")
+    monkeypatch.chdir(tmp_path)
+    loaded = load_native_config(cfg, ["weights=w/model.pdparams"])
+    assert loaded["model"]["weights"] == str(tmp_path / "w" / "model.pdparams")
+    assert load_native_config(cfg, ["weights="])["model"]["weights"] in (None, "")
