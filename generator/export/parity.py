@@ -67,8 +67,9 @@ def compare_arrays(name: str, dynamic: np.ndarray, exported: np.ndarray, rtol: f
     b = dynamic.astype(np.float64)
     diff = np.abs(a - b)
     max_abs = float(np.nanmax(diff)) if diff.size else 0.0
-    rel = diff / np.maximum(np.abs(b), np.finfo(np.float64).tiny)
-    max_rel = float(np.nanmax(np.where(diff == 0, 0.0, rel)))
+    with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+        rel = diff / np.maximum(np.abs(b), np.finfo(np.float64).tiny)
+        max_rel = float(np.nanmax(np.where(diff == 0, 0.0, rel)))
     ok = bool(np.allclose(a, b, rtol=rtol, atol=atol, equal_nan=True))
     return OutputParity(name, dshape, eshape, max_abs, max_rel, ok)
 

@@ -57,6 +57,8 @@ def convert_into(model_dir: Path, folder: Path, deploy_record: Path | None,
     from generator.export.errors import ExportError
     from generator.serving_model.convert import inference_model_to_serving
 
+    if (model_dir / "serving_server" / "serving_server_conf.prototxt").is_file():
+        model_dir = model_dir / "serving_server"  # a Paddle Serving (or generated) folder
     try:
         inference_model_to_serving(model_dir, folder / "serving_server",
                                    folder / "serving_client")

@@ -9,7 +9,7 @@ import json
 import numpy as np
 import pytest
 import yaml
-from conftest import IMAGE, run_script
+from scaffold_helpers import IMAGE, run_script
 
 from generator.runtime.config import load_pipeline_config
 from generator.service import OPS_BY_TASK, LocalService
@@ -49,7 +49,7 @@ def test_detection_service_end_to_end(generated):
         bad = run_script(folder, "pipeline_http_client.py", str(folder / "config.yml"),
                          "--port", str(http_port))
     finally:
-        stop_service(proc)  # exit status: see the report (Paddle overrides the SIGTERM handler)
+        stop_service(proc)
     want = _local(folder, "detection", draw_threshold=0.0)
     assert want, "threshold 0 keeps the random model's boxes"
     labels = (folder / "label_list.txt").read_text().splitlines()
@@ -75,7 +75,7 @@ def test_classification_service_end_to_end(generated):
     try:
         outs = _query(folder, http_port, rpc_port)
     finally:
-        stop_service(proc)  # exit status: see the report (Paddle overrides the SIGTERM handler)
+        stop_service(proc)
     want = _local(folder, "classification", top_k=3)
     assert len(want) == 3
     for got in outs.values():

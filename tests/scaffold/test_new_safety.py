@@ -12,13 +12,14 @@ import sys
 
 import pytest
 import yaml
-from conftest import CONFIGS, IMAGE, run_script, scaffold
+from scaffold_helpers import CONFIGS, IMAGE, run_script, scaffold
 
 from generator.runtime.config import load_pipeline_config
 from generator.scaffold.render import py_literal, sh_word, yaml_value
 from generator.service import OPS_BY_TASK, LocalService
 
 YOLO = CONFIGS / "yolov3.yml"
+REPO_FIXTURES = CONFIGS.parent / "tests" / "fixtures" / "ppdet" / "configs"
 
 
 def _siblings(parent):
@@ -126,7 +127,6 @@ def quoted_service(tmp_path_factory, request):
 def test_names_with_quotes_render_safely(quoted_service):
     out = quoted_service
     title = "Bob's \"best\" $(model) v2"
-    ns: dict = {}
     source = (out / "web_service.py").read_text()
     tree = ast.parse(source)
     consts = {n.targets[0].id: ast.literal_eval(n.value) for n in tree.body
@@ -135,7 +135,6 @@ def test_names_with_quotes_render_safely(quoted_service):
     assert consts == {"NAME": "Bob_s_best_model_v2", "TITLE": title}
     for py in ("pipeline_http_client.py", "pipeline_rpc_client.py", "infer.py"):
         compile((out / py).read_text(), py, "exec")
-    del ns
     deployment = yaml.safe_load((out / "k8s" / "deployment.yaml").read_text())
     assert deployment["metadata"]["annotations"]["paddle-serving-scaffold/title"] == title
     assert deployment["metadata"]["name"] == "bob-s-best-model-v2"
@@ -308,3 +307,54 @@ def test_model_dir_without_deploy_record_needs_a_config(generated, tmp_path):
     want = LocalService(op, seg / "serving_server").predict_images(
         {"image": IMAGE.read_bytes()})["image"]
     assert got == want
+
+
+def test_model_dir_from_paddleseg_export(generated, tmp_path):
+    seg, _, _ = generated("segmentation")
+    src = tmp_path / "pp_liteseg_infer"
+    src.mkdir()
+    for name in ("model.json", "model.pdiparams"):
+        shutil.copy(seg / "serving_server" / name, src / name)
+    transforms = yaml.safe_load((seg / "infer_cfg.yml").read_text())["Preprocess"]
+    (src / "deploy.yaml").write_text(yaml.safe_dump({"Deploy": {
+        "model": "model.json", "params": "model.pdiparams", "transforms": transforms}}))
+    res = scaffold("new", "--model-dir", str(src), "--output", str(tmp_path / "o"))
+    assert res.exit_code == 0, res.output
+    assert "SegmentationOp" in (tmp_path / "o" / "web_service.py").read_text()
+    assert "/pp_liteseg_infer/prediction" in (tmp_path / "o" / "README.md").read_text()
+    op = OPS_BY_TASK["segmentation"](name="s", deploy_config=tmp_path / "o" / "deploy.yaml")
+    got = LocalService(op, tmp_path / "o" / "serving_server").predict_images(
+        {"image": IMAGE.read_bytes()})["image"]
+    op = OPS_BY_TASK["segmentation"](name="s", deploy_config=seg / "infer_cfg.yml")
+    want = LocalService(op, seg / "serving_server").predict_images(
+        {"image": IMAGE.read_bytes()})["image"]
+    assert got == want
+
+
+def test_paddledetection_config_is_detected(tmp_path):
+    config = REPO_FIXTURES / "tinyyolo" / "tiny_yolov3_mbv1.yml"
+    res = scaffold("new", "--config", str(config), "--dry-run", cwd=tmp_path)
+    assert res.exit_code == 0, res.output
+    assert "(detection service 'tiny_yolov3_mbv1')" in res.output
+    assert "-o weights=PATH.pdparams" in res.output
+    assert _siblings(tmp_path) == []
+
+
+def test_templates_are_found_outside_the_checkout(tmp_path, monkeypatch):
+    from generator.scaffold import render
+
+    repo_templates = render.template_dirs()[0]
+    assert repo_templates == REPO_FIXTURES.parents[3] / "templates"
+    # a wheel's data_files location: <prefix>/share/paddle-serving-scaffold/templates
+    prefix = tmp_path / "prefix"
+    shutil.copytree(repo_templates, prefix / "share" / "paddle-serving-scaffold" / "templates")
+    monkeypatch.setattr(sys, "prefix", str(prefix))
+    assert prefix / "share" / "paddle-serving-scaffold" / "templates" in render.template_dirs()
+    monkeypatch.setenv("SCAFFOLD_TEMPLATES", str(tmp_path / "custom"))
+    shutil.copytree(repo_templates, tmp_path / "custom")
+    assert render.find_templates_dir() == tmp_path / "custom"
+    monkeypatch.setenv("SCAFFOLD_TEMPLATES", str(tmp_path / "nowhere"))
+    monkeypatch.setattr(render, "__file__", str(tmp_path / "a" / "b" / "render.py"))
+    monkeypatch.setattr(sys, "prefix", str(tmp_path / "empty"))
+    with pytest.raises(render.ScaffoldError, match="templates are not installed"):
+        render.find_templates_dir()

@@ -1,0 +1,109 @@
+"""`scaffold bench`: QPS and latency percentiles of a service per concurrency level and protocol,
+against the in-process speed of the same Op (same preprocessing, same model, best batch size)
+measured in the same run."""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from generator.quality.loadgen import LevelResult, grpc_sender, http_sender, run_level
+from generator.quality.service_dir import open_service_dir, start_service, stop_service
+
+BATCH_SIZES = (1, 2, 4, 8, 16)
+
+
+@dataclass
+class BenchOptions:
+    image: bytes
+    concurrency: tuple[int, ...] = (1, 4, 16)
+    duration: float = 10.0
+    protocols: tuple[str, ...] = ("grpc",)
+    endpoint: str | None = None
+    rpc_port: int | None = None
+    http_port: int | None = None
+    baseline_seconds: float = 3.0
+    progress: bool = True
+
+
+@dataclass
+class BenchReport:
+    service: str
+    inprocess_ips: dict[int, float] = field(default_factory=dict)
+    levels: list[LevelResult] = field(default_factory=list)
+
+    @property
+    def best_inprocess(self) -> tuple[int, float]:
+        bs = max(self.inprocess_ips, key=self.inprocess_ips.get)
+        return bs, self.inprocess_ips[bs]
+
+    def as_dict(self) -> dict[str, Any]:
+        bs, ips = self.best_inprocess
+        return {"service": self.service,
+                "inprocess": {"images_per_s_by_batch": self.inprocess_ips,
+                              "best_batch": bs, "best_images_per_s": ips},
+                "levels": [{**lv.as_dict(), "ratio_to_inprocess": lv.qps / ips}
+                           for lv in self.levels]}
+
+    def table(self) -> str:
+        bs, ips = self.best_inprocess
+        lines = [f"in-process (same Op, same model): best {ips:.1f} images/s at batch {bs} "
+                 f"({', '.join(f'b{k}: {v:.1f}' for k, v in self.inprocess_ips.items())})",
+                 f"{'protocol':8s} {'conc':>4s} {'QPS':>8s} {'p50 ms':>8s} {'p90 ms':>8s} "
+                 f"{'p99 ms':>8s} {'errors':>6s} {'/in-proc':>8s}"]
+        for lv in self.levels:
+            lines.append(f"{lv.protocol:8s} {lv.concurrency:4d} {lv.qps:8.1f} {lv.p50_ms:8.2f} "
+                         f"{lv.p90_ms:8.2f} {lv.p99_ms:8.2f} {lv.errors:6d} {lv.qps / ips:8.2f}")
+            if lv.first_error:
+                lines.append(f"    first error: {lv.first_error[:200]}")
+        return "\n".join(lines)
+
+
+def inprocess_throughput(op: Any, model_dir: Path, image: bytes, seconds: float,
+                         progress: bool) -> dict[int, float]:
+    """Images/s of `LocalService(op)` for requests of 1..16 images (`image_0..N`)."""
+    from generator.service import LocalService
+
+    local = LocalService(op, model_dir)
+    out = {}
+    for bs in BATCH_SIZES:
+        images = {"image" if bs == 1 else f"image_{i}": image for i in range(bs)}
+        local.predict_images(images)  # warm-up for this shape
+        n, start = 0, time.perf_counter()
+        while time.perf_counter() - start < seconds:
+            local.predict_images(images)
+            n += bs
+        out[bs] = n / (time.perf_counter() - start)
+        if progress:
+            print(f"  in-process batch {bs:2d}: {out[bs]:.1f} images/s", file=sys.stderr)
+    return out
+
+
+def bench_service(service_dir: str | Path, options: BenchOptions) -> BenchReport:
+    """Measure the in-process baseline, then each (protocol, concurrency) level."""
+    sd = open_service_dir(service_dir)
+    report = BenchReport(sd.name)
+    if options.progress:
+        print("measuring the in-process baseline ...", file=sys.stderr)
+    report.inprocess_ips = inprocess_throughput(sd.served_op(), sd.model_dir, options.image,
+                                                options.baseline_seconds, options.progress)
+    host = options.endpoint or "127.0.0.1"
+    rpc = options.rpc_port or sd.rpc_port
+    http = options.http_port or sd.http_port
+    proc = None
+    try:
+        if options.endpoint is None:
+            proc = start_service(sd)
+        for protocol in options.protocols:
+            factory = (grpc_sender(host, rpc, options.image) if protocol == "grpc"
+                       else http_sender(host, http, sd.name, options.image))
+            for c in options.concurrency:
+                report.levels.append(run_level(protocol, c, options.duration, factory,
+                                               options.progress))
+    finally:
+        if proc is not None:
+            stop_service(proc)
+    return report

@@ -1,0 +1,131 @@
+"""A generated service folder, as verify and bench see it: its settings, its Op, its process."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+class ServiceDirError(RuntimeError):
+    """The folder is not a usable service folder, or the service does not start."""
+
+
+@dataclass
+class ServiceDir:
+    path: Path
+    name: str
+    http_port: int | None
+    rpc_port: int | None
+    model_dir: Path
+    record: dict[str, Any] = field(default_factory=dict)
+    _module: Any = None
+
+    def module(self) -> Any:
+        """The folder's `web_service.py`, imported (its `__main__` block does not run)."""
+        if self._module is None:
+            file = self.path / "web_service.py"
+            spec = importlib.util.spec_from_file_location(f"_scaffold_service_{id(self)}", file)
+            module = importlib.util.module_from_spec(spec)
+            sys.path.insert(0, str(self.path))
+            try:
+                spec.loader.exec_module(module)
+            except Exception as exc:
+                raise ServiceDirError(f"{file}: cannot import it: {type(exc).__name__}: {exc}") \
+                    from exc
+            finally:
+                sys.path.remove(str(self.path))
+            self._module = module
+        return self._module
+
+    def served_op(self) -> Any:
+        """The last Op of the service's graph, as `web_service.py` builds it."""
+        from generator.runtime import RequestOp, WebService
+
+        module = self.module()
+        services = [v for v in vars(module).values() if isinstance(v, type)
+                    and issubclass(v, WebService) and v is not WebService]
+        if not services:
+            raise ServiceDirError(f"{self.path}/web_service.py defines no WebService subclass")
+        return services[0](name=self.name).get_pipeline_response(RequestOp())
+
+
+def open_service_dir(path: str | Path) -> ServiceDir:
+    """Read `config.yml`, `web_service.py` and `.scaffold.yml` of a service folder."""
+    from generator.runtime.config import load_pipeline_config
+    from generator.runtime.errors import PipelineConfigError
+
+    p = Path(path).resolve()
+    if not (p / "web_service.py").is_file() or not (p / "config.yml").is_file():
+        raise ServiceDirError(f"{p}: not a service folder (needs web_service.py and config.yml; "
+                              "create one with `scaffold new`)")
+    cwd = os.getcwd()
+    os.chdir(p)  # config.yml paths are relative to the service folder
+    try:
+        conf = load_pipeline_config(str(p / "config.yml"))
+    except PipelineConfigError as exc:
+        raise ServiceDirError(str(exc)) from exc
+    finally:
+        os.chdir(cwd)
+    models = [op["local_service_conf"].get("model_config") for op in conf["op"].values()
+              if op.get("local_service_conf", {}).get("model_config")]
+    if not models:
+        raise ServiceDirError(f"{p}/config.yml: no op has local_service_conf.model_config")
+    model_dir = Path(models[0]) if Path(models[0]).is_absolute() else p / models[0]
+    record_file = p / ".scaffold.yml"
+    record = yaml.safe_load(record_file.read_text()) if record_file.is_file() else {}
+    sd = ServiceDir(p, "", conf.get("http_port"), conf.get("rpc_port"), model_dir, record or {})
+    sd.name = str(getattr(sd.module(), "NAME", "") or (record or {}).get("inputs", {}).get("name")
+                  or p.name)
+    return sd
+
+
+def start_service(sd: ServiceDir, timeout: float = 180.0) -> subprocess.Popen:
+    """`python web_service.py` in the folder; returns once GET /health/ready answers 200."""
+    if not sd.http_port:
+        raise ServiceDirError("config.yml has no http_port: start the service yourself and pass "
+                              "--endpoint")
+    log = open(sd.path / "scaffold-service.log", "wb")  # noqa: SIM115 - closed in stop_service
+    proc = subprocess.Popen([sys.executable, "web_service.py"], cwd=sd.path, stdout=log,
+                            stderr=subprocess.STDOUT, start_new_session=True)
+    proc._log = log  # type: ignore[attr-defined]
+    deadline = time.monotonic() + timeout
+    url = f"http://127.0.0.1:{sd.http_port}/health/ready"
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            log.close()
+            tail = (sd.path / "scaffold-service.log").read_text(errors="replace")[-2000:]
+            raise ServiceDirError(f"the service exited with {proc.returncode}:\n{tail}")
+        try:
+            with urllib.request.urlopen(url, timeout=1) as resp:
+                if resp.status == 200:
+                    return proc
+        except OSError:
+            pass
+        time.sleep(0.25)
+    stop_service(proc)
+    raise ServiceDirError(f"the service was not ready after {timeout:.0f}s "
+                          f"(log: {sd.path / 'scaffold-service.log'})")
+
+
+def stop_service(proc: subprocess.Popen) -> None:
+    """SIGTERM (graceful drain), then SIGKILL after 30 s."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(5)
+    log = getattr(proc, "_log", None)
+    if log is not None:
+        log.close()

@@ -1,0 +1,166 @@
+"""`scaffold verify`: served outputs (gRPC and HTTP) equal in-process inference of the exported
+model through the same preprocessing; and the exported model equals the dynamic-graph model
+when `.scaffold.yml` says how to rebuild it.
+
+The reference pipeline is the canonical task Op of `generator.service` fed by the deploy record
+the exporter wrote for the source config (rebuilt from `.scaffold.yml`), so a service whose own
+preprocessing drifted (edited `infer_cfg.yml`, an overridden Op) fails.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from generator.quality.compare import Check, Report, Tolerance, compare_result
+from generator.quality.service_dir import ServiceDir, open_service_dir, start_service, stop_service
+
+PROTOCOLS = ("grpc", "http")
+
+
+@dataclass
+class VerifyOptions:
+    images: dict[str, bytes]
+    endpoint: str | None = None  # host; ports from config.yml unless given
+    rpc_port: int | None = None
+    http_port: int | None = None
+    protocols: tuple[str, ...] = PROTOCOLS
+    tolerance: Tolerance = field(default_factory=Tolerance)
+    check_dynamic: bool = True
+
+
+def _say(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def _rebuild(sd: ServiceDir) -> tuple[Any, dict | None]:
+    """(BuiltModel, infer_cfg) from the source config in `.scaffold.yml`, or (None, None)."""
+    inputs = sd.record.get("inputs") or {}
+    config = inputs.get("config")
+    if not config or not Path(config).is_file() or inputs.get("model_dir"):
+        return None, None
+    from generator.export.native_config import build_model, load_native_config
+
+    cfg = load_native_config(config, list(inputs.get("overrides") or []))
+    built = build_model(cfg, Path(config))
+    return built, built.infer_cfg
+
+
+def reference_op(served: Any, deploy_config: Path) -> Any:
+    """The canonical task Op with the served Op's options and the given deploy record."""
+    from generator.service import OPS_BY_TASK
+
+    cls = OPS_BY_TASK[served.task]
+    options = {k: getattr(served, k) for k in ("draw_threshold", "top_k", "normalize")
+               if hasattr(served, k)}
+    return cls(name=served.name, deploy_config=deploy_config, labels=served.labels_path,
+               **options)
+
+
+def _served(protocol: str, host: str, sd: ServiceDir, rpc: int, http: int,
+            image: bytes) -> tuple[int, str, Any]:
+    b64 = base64.b64encode(image).decode("ascii")
+    if protocol == "grpc":
+        from generator.runtime import PipelineClient
+
+        with PipelineClient() as client:
+            client.connect([f"{host}:{rpc}"])
+            resp = client.predict({"image": b64})
+        err_no, err_msg, keys, values = resp.err_no, resp.err_msg, list(resp.key), list(resp.value)
+    else:
+        import urllib.request
+
+        body = json.dumps({"key": ["image"], "value": [b64]}).encode()
+        req = urllib.request.Request(f"http://{host}:{http}/{sd.name}/prediction", data=body,
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=120) as r:
+            data = json.loads(r.read())
+        err_no, err_msg, keys, values = data["err_no"], data["err_msg"], data["key"], data["value"]
+    if err_no:
+        return err_no, err_msg, None
+    result = dict(zip(keys, values, strict=False)).get("image")
+    return 0, "", json.loads(result) if result is not None else None
+
+
+def verify_service(service_dir: str | Path, options: VerifyOptions) -> Report:
+    """Run every check; the report's `.ok` is the verdict."""
+    from generator.export.infer_cfg import write_infer_cfg
+    from generator.service import LocalService
+
+    sd = open_service_dir(service_dir)
+    served_op = sd.served_op()
+    task = served_op.task
+    tol = options.tolerance
+    report = Report()
+
+    built, infer_cfg = _rebuild(sd)
+    with tempfile.TemporaryDirectory() as tmp:
+        deploy = served_op.deploy_config_path
+        if infer_cfg is not None:
+            deploy = write_infer_cfg(infer_cfg, Path(tmp) / "infer_cfg.yml")
+            _say(f"reference: exported model + preprocessing of {sd.record['inputs']['config']}")
+        else:
+            _say(f"reference: exported model + preprocessing of {deploy}")
+        ref = LocalService(reference_op(served_op, Path(deploy)), sd.model_dir)
+        expected = {name: ref.predict_images({"image": data})["image"]
+                    for name, data in options.images.items()}
+        if built is not None and options.check_dynamic:
+            report.checks += _dynamic_checks(built, ref, sd, options)
+
+    proc = None
+    host = options.endpoint or "127.0.0.1"
+    rpc = options.rpc_port or sd.rpc_port
+    http = options.http_port or sd.http_port
+    try:
+        if options.endpoint is None:
+            _say(f"starting {sd.path / 'web_service.py'} ...")
+            proc = start_service(sd)
+        for protocol in options.protocols:
+            for name, data in options.images.items():
+                label = f"{protocol} {name}"
+                try:
+                    err_no, err_msg, got = _served(protocol, host, sd, rpc, http, data)
+                except Exception as exc:  # noqa: BLE001 - a transport failure fails the check
+                    report.checks.append(Check(label, False, note=f"{type(exc).__name__}: {exc}"))
+                    continue
+                if err_no:
+                    report.checks.append(Check(label, False, note=f"err_no {err_no}: {err_msg}"))
+                    continue
+                report.checks.append(compare_result(label, task, got, expected[name], tol))
+    finally:
+        if proc is not None:
+            stop_service(proc)
+    return report
+
+
+def _dynamic_checks(built: Any, ref: Any, sd: ServiceDir, options: VerifyOptions) -> list[Check]:
+    """Exported model vs the dynamic-graph model on the reference feeds of every image."""
+    from generator.export.parity import check_parity
+    from generator.preprocess import decode_rgb, make_feed
+
+    op = ref.op
+    layer = built.layer
+    layer.eval()
+    worst: dict[str, Check] = {}
+    for name, data in options.images.items():
+        feed = make_feed([op.preprocessor(decode_rgb(data))], op.right_feed_names)
+        feed = {k: np.ascontiguousarray(v) for k, v in feed.items()}
+        parity = check_parity(layer, sd.model_dir, feed, options.tolerance.rtol,
+                              options.tolerance.atol, input_spec=built.input_spec)
+        if parity.problem:
+            return [Check(f"dynamic vs exported ({name})", False, note=parity.problem)]
+        for out in parity.outputs:
+            label = f"dynamic vs exported: {out.name}"
+            row = Check(label, bool(out.ok), out.max_abs_diff, out.max_rel_diff,
+                        out.note or f"{len(options.images)} images")
+            prev = worst.get(label)
+            if prev is None or (prev.ok and not row.ok) or row.max_abs > prev.max_abs:
+                worst[label] = row
+    return list(worst.values())
