@@ -4,6 +4,11 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-cpu
 
+SERVE_DIR  ?= yolov3_serving
+SERVE_NAME ?= yolov3
+HTTP_PORT  ?= 18080
+RPC_PORT   ?= 9998
+
 .PHONY: install test serve lint bench clean
 
 $(STAMP): setup.cfg pyproject.toml
@@ -16,6 +21,21 @@ install: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -q --timeout=600 tests
+
+# Generate the default YOLOv3 service (random weights unless WEIGHTS=path.pdparams) and run it.
+serve: $(STAMP)
+	$(VENV)/bin/scaffold new --config serving_configs/yolov3.yml --name $(SERVE_NAME) \
+		--output $(SERVE_DIR) --overwrite --http-port $(HTTP_PORT) --rpc-port $(RPC_PORT) \
+		$(if $(WEIGHTS),-o weights=$(WEIGHTS))
+	@echo ""
+	@echo "HTTP:    http://127.0.0.1:$(HTTP_PORT)/$(SERVE_NAME)/prediction"
+	@echo "gRPC:    127.0.0.1:$(RPC_PORT)  (PipelineClient)"
+	@echo "health:  http://127.0.0.1:$(HTTP_PORT)/health/ready   metrics: http://127.0.0.1:$(HTTP_PORT)/metrics"
+	@echo "try it (another terminal):"
+	@echo "  curl -s -X POST http://127.0.0.1:$(HTTP_PORT)/$(SERVE_NAME)/prediction -d \"{\\\"key\\\":[\\\"image\\\"],\\\"value\\\":[\\\"\$$(base64 -w0 tests/data/shapes_320x240.jpg)\\\"]}\""
+	@echo "  $(PY) $(SERVE_DIR)/pipeline_http_client.py tests/data/shapes_320x240.jpg"
+	@echo ""
+	cd $(SERVE_DIR) && exec $(abspath $(PY)) web_service.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check generator tests benchmarks examples

@@ -230,8 +230,10 @@ class PipelineServer:
             self._run_workers()
             return
         stop = threading.Event()
-        self._install_signals(stop)
         self.start()
+        # After start(): importing Paddle replaces SIGTERM/SIGINT handlers with its own fatal
+        # handler, which would abort instead of draining.
+        self._install_signals(stop)
         stop.wait()
         _LOGGER.info("signal received: draining in-flight requests (at most %ss)",
                      self.config["shutdown_timeout_s"])
@@ -258,8 +260,8 @@ class PipelineServer:
                 code = 0
                 try:
                     stop = threading.Event()
-                    self._install_signals(stop)
                     self.start(reuse_port=True)
+                    self._install_signals(stop)  # after Paddle's import (see run_server)
                     stop.wait()
                     self.stop()
                 except RuntimeServingError as exc:
@@ -290,5 +292,6 @@ class PipelineServer:
             if os.waitstatus_to_exitcode(status) != 0:
                 failed += 1
                 stop_all()
-        if failed and not signalled.is_set():
-            raise RuntimeServingError(f"{failed} worker process(es) failed; see the log above")
+        if failed:
+            raise RuntimeServingError(f"{failed} worker process(es) failed or did not drain; "
+                                      "see the log above")

@@ -49,7 +49,8 @@ def test_detection_service_end_to_end(generated):
         bad = run_script(folder, "pipeline_http_client.py", str(folder / "config.yml"),
                          "--port", str(http_port))
     finally:
-        stop_service(proc)
+        code = stop_service(proc)
+    assert code == 0, "SIGTERM must drain and exit 0"
     want = _local(folder, "detection", draw_threshold=0.0)
     assert want, "threshold 0 keeps the random model's boxes"
     labels = (folder / "label_list.txt").read_text().splitlines()
