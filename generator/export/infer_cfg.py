@@ -113,14 +113,9 @@ def read_labels(labels: Any, base_dir: Path) -> list[str]:
         path = Path(labels) if Path(labels).is_absolute() else base_dir / labels
         if not path.is_file():
             raise ConfigError(f"labels: file {path} not found")
-        names = []
-        for line in path.read_text(encoding="utf-8").splitlines():
-            line = line.strip()
-            if not line:
-                continue
-            head, _, tail = line.partition(" ")
-            names.append(tail.strip() if head.isdigit() and tail.strip() else line)
-        return names
+        from generator.models.labels import read_label_lines
+
+        return read_label_lines(path)
     return []
 
 

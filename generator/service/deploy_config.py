@@ -101,11 +101,6 @@ def read_deploy_config(path: str | Path) -> DeployConfig:
 
 def read_labels(path: str | Path) -> list[str]:
     """One label per line (PaddleClas "id name" lines keep the name)."""
-    labels = []
-    for line in Path(path).read_text(encoding="utf-8").splitlines():
-        line = line.strip()
-        if not line:
-            continue
-        head, _, rest = line.partition(" ")
-        labels.append(rest.strip() if head.isdigit() and rest.strip() else line)
-    return labels
+    from generator.models.labels import read_label_lines
+
+    return read_label_lines(path)

@@ -16,7 +16,6 @@ from pathlib import Path
 from generator.export.errors import ConvertError
 from generator.serving_model.model_config import (
     DTYPE_TO_CODE,
-    GeneralModelConfig,
     VarInfo,
     write_model_config,
 )
@@ -132,14 +131,9 @@ def config_text(feeds: list[VarInfo], fetches: list[VarInfo]) -> str:
     """The text prototxt for these variables (what `--show_proto` prints)."""
     from google.protobuf import text_format
 
-    msg = GeneralModelConfig()
-    for v in feeds:
-        msg.feed_var.add(name=v.name, alias_name=v.alias_name, is_lod_tensor=v.is_lod_tensor,
-                         feed_type=v.dtype_code, shape=list(v.shape))
-    for v in fetches:
-        msg.fetch_var.add(name=v.name, alias_name=v.alias_name, is_lod_tensor=v.is_lod_tensor,
-                          fetch_type=v.dtype_code, shape=list(v.shape))
-    return text_format.MessageToString(msg)
+    from generator.serving_model.model_config import build_message
+
+    return text_format.MessageToString(build_message(feeds, fetches))
 
 
 def _replace_dir(tmp: Path, final: Path) -> None:

@@ -135,13 +135,8 @@ def read_model_config(path: str | Path) -> ServingModelConfig:
     return ServingModelConfig(feeds, fetches)
 
 
-def write_model_config(directory: str | Path, prefix: str, feed_vars: list[VarInfo],
-                       fetch_vars: list[VarInfo]) -> None:
-    """Write `<prefix>_conf.prototxt` (text) and `<prefix>_conf.stream.prototxt` (binary).
-
-    `prefix` is `serving_server` or `serving_client`. Fetch vars are written in the given
-    order; callers sort them by name as Paddle Serving's converter does.
-    """
+def build_message(feed_vars: list[VarInfo], fetch_vars: list[VarInfo]):
+    """The `GeneralModelConfig` message for these variables."""
     msg = GeneralModelConfig()
     for v in feed_vars:
         msg.feed_var.add(name=v.name, alias_name=v.alias_name, is_lod_tensor=v.is_lod_tensor,
@@ -149,6 +144,17 @@ def write_model_config(directory: str | Path, prefix: str, feed_vars: list[VarIn
     for v in fetch_vars:
         msg.fetch_var.add(name=v.name, alias_name=v.alias_name, is_lod_tensor=v.is_lod_tensor,
                           fetch_type=v.dtype_code, shape=list(v.shape))
+    return msg
+
+
+def write_model_config(directory: str | Path, prefix: str, feed_vars: list[VarInfo],
+                       fetch_vars: list[VarInfo]) -> None:
+    """Write `<prefix>_conf.prototxt` (text) and `<prefix>_conf.stream.prototxt` (binary).
+
+    `prefix` is `serving_server` or `serving_client`. Fetch vars are written in the given
+    order; callers sort them by name as Paddle Serving's converter does.
+    """
+    msg = build_message(feed_vars, fetch_vars)
     d = Path(directory)
     d.mkdir(parents=True, exist_ok=True)
     (d / f"{prefix}_conf.prototxt").write_text(text_format.MessageToString(msg), encoding="utf-8")
