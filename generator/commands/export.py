@@ -44,9 +44,13 @@ def parse_bool(value: str | bool, option: str = "value") -> bool:
               help="Check the exported model against the dynamic one.")
 @click.option("--rtol", type=float, default=1e-3, show_default=True, help="Parity rtol.")
 @click.option("--atol", type=float, default=1e-6, show_default=True, help="Parity atol.")
+@click.option("--ppdet-root", "--ppdet_root", "ppdet_root", default=None,
+              type=click.Path(file_okay=False),
+              help="A PaddleDetection checkout: run its tools/export_model.py for this "
+                   "PaddleDetection config (any architecture), then write the serving folders.")
 def command(config: str, opts: tuple[str, ...], more_opts: tuple[str, ...], output_dir: str,
             export_serving_model: str, fixed_input_shape: str | None, model_format: str,
-            verify: bool, rtol: float, atol: float) -> None:
+            verify: bool, rtol: float, atol: float, ppdet_root: str | None) -> None:
     """Export a trained dynamic-graph model to an inference model (+ Paddle Serving folders)."""
     serving = parse_bool(export_serving_model, "--export_serving_model")
     from generator.export.errors import ExportError
@@ -56,7 +60,7 @@ def command(config: str, opts: tuple[str, ...], more_opts: tuple[str, ...], outp
         result = export_config(
             config, output_dir, list(opts) + list(more_opts), model_format=model_format,
             fixed_input_shape=fixed_input_shape, export_serving_model=serving, verify=verify,
-            rtol=rtol, atol=atol,
+            rtol=rtol, atol=atol, ppdet_root=ppdet_root,
         )
     except ExportError as exc:
         click.echo(f"Error: {exc}", err=True)

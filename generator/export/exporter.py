@@ -27,6 +27,7 @@ from generator.export.errors import (
     ConfigError,
     ExportError,
     InputSpecError,
+    ModelBuildError,
     ParityError,
     TraceError,
 )
@@ -268,11 +269,14 @@ def export_config(
     verify: bool = True,
     rtol: float = 1e-3,
     atol: float = 1e-6,
+    ppdet_root: str | Path | None = None,
 ) -> ExportResult:
     """Export the model a config describes into `<output_dir>/<config basename>/`.
 
     Native (`version: 1`) and PaddleDetection configs are accepted. The legacy format runs in
-    a worker process with the PIR API off.
+    a worker process with the PIR API off. With `ppdet_root` (a PaddleDetection checkout), a
+    PaddleDetection config is exported by that checkout's own `tools/export_model.py` (any
+    architecture) and its output converted to the serving folders.
     """
     from generator.export.native_config import build_model, load_native_config
 
@@ -281,6 +285,9 @@ def export_config(
     specs_mod.parse_fixed_input_shape(fixed_input_shape)  # validate before any work
     config_path = Path(config_path)
     final = Path(output_dir) / config_path.stem
+    if ppdet_root is not None:
+        return _export_with_ppdet(config_path, final, list(overrides or []), Path(ppdet_root),
+                                  export_serving_model)
     if model_format == "legacy" and pir_api_enabled():
         load_native_config(config_path, overrides)  # report config errors without a worker
         return _run_legacy_worker(config_path, output_dir, overrides, fixed_input_shape,
@@ -292,6 +299,49 @@ def export_config(
                               fixed_input_shape=fixed_input_shape,
                               export_serving_model=export_serving_model, verify=verify,
                               rtol=rtol, atol=atol)
+
+
+def _export_with_ppdet(config_path: Path, final: Path, overrides: list[str], ppdet_root: Path,
+                       export_serving_model: bool) -> ExportResult:
+    """PaddleDetection's own exporter in a subprocess, then `inference_model_to_serving`."""
+    from generator.export.native_config import _read_yaml, is_ppdet_config
+    from generator.ppdet.errors import PpdetError
+    from generator.ppdet.external import run_ppdet_exporter
+    from generator.runtime.model_files import find_model_files
+    from generator.serving_model.convert import inference_model_to_serving
+
+    if not is_ppdet_config(_read_yaml(config_path)):
+        raise ConfigError(f"{config_path}: --ppdet-root applies to PaddleDetection configs only "
+                          "(this one is a native config)")
+    work = final.parent / f".{final.name}.ppdet-tmp"
+    shutil.rmtree(work, ignore_errors=True)
+    try:
+        with step("running PaddleDetection's tools/export_model.py"):
+            try:
+                model_dir = run_ppdet_exporter(ppdet_root, config_path, overrides, work)
+            except PpdetError as exc:
+                raise ModelBuildError(str(exc)) from exc
+        files = find_model_files(model_dir)
+        if export_serving_model:
+            with step("writing serving_server/ and serving_client/"):
+                inference_model_to_serving(
+                    model_dir, model_dir / "serving_server", model_dir / "serving_client",
+                    model_filename=files.model_file.name if files.model_file else None,
+                    params_filename=files.params_file.name if files.params_file else None)
+        if final.exists():
+            shutil.rmtree(final)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        model_dir.rename(final)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    files = find_model_files(final)
+    infer_cfg = next((final / n for n in ("infer_cfg.yml", "inference.yml")
+                      if (final / n).is_file()), None)
+    return ExportResult(
+        model_dir=final, model_file=files.model_file or final, params_file=files.params_file or final,
+        serving_server=final / "serving_server" if export_serving_model else None,
+        serving_client=final / "serving_client" if export_serving_model else None,
+        infer_cfg_path=infer_cfg)
 
 
 def _run_legacy_worker(config_path: Path, output_dir: str | Path, overrides, fixed_input_shape,

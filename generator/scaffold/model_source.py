@@ -31,7 +31,7 @@ class ModelOutput:
 
 
 def export_into(config_path: Path, overrides: list[str], folder: Path, *,
-                verify: bool = False) -> ModelOutput:
+                verify: bool = False, ppdet_root: Path | None = None) -> ModelOutput:
     """Export the model a config describes; move its serving folders and infer_cfg.yml into
     `folder`."""
     from generator.export.errors import ExportError
@@ -40,14 +40,15 @@ def export_into(config_path: Path, overrides: list[str], folder: Path, *,
     work = folder / ".export"
     try:
         result = export_config(config_path, work, overrides, model_format="pir",
-                               export_serving_model=True, verify=verify)
+                               export_serving_model=True, verify=verify, ppdet_root=ppdet_root)
     except ExportError as exc:
         raise ScaffoldError(f"exporting {config_path} failed: {exc}") from exc
     for item in ("serving_server", "serving_client"):
         shutil.move(str(result.model_dir / item), str(folder / item))
-    shutil.move(str(result.infer_cfg_path), str(folder / "infer_cfg.yml"))
+    deploy_file = result.infer_cfg_path.name if result.infer_cfg_path else "infer_cfg.yml"
+    shutil.move(str(result.infer_cfg_path), str(folder / deploy_file))
     shutil.rmtree(work, ignore_errors=True)
-    return ModelOutput("infer_cfg.yml")
+    return ModelOutput(deploy_file)
 
 
 def convert_into(model_dir: Path, folder: Path, deploy_record: Path | None,

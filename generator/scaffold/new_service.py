@@ -44,6 +44,7 @@ class NewServiceRequest:
     rpc_port: int | None = None
     overwrite: bool = False
     verify: bool = False
+    ppdet_root: Path | None = None
 
 
 @dataclass
@@ -273,7 +274,8 @@ def _build(plan: ServicePlan, folder: Path, now: _dt.datetime) -> None:
         out = model_source.convert_into(Path(r.model_dir), folder, plan.deploy_record, infer_cfg)
     else:
         assert r.config is not None
-        out = model_source.export_into(Path(r.config), list(r.overrides), folder, verify=r.verify)
+        out = model_source.export_into(Path(r.config), list(r.overrides), folder, verify=r.verify,
+                                       ppdet_root=r.ppdet_root)
     deploy = read_deploy_config(folder / out.deploy_file)
     labels = list(deploy.labels)
     (folder / "label_list.txt").write_text("".join(f"{x}\n" for x in labels), encoding="utf-8")
