@@ -21,6 +21,8 @@ NORMALIZE = "{type: NormalizeImage, scale: 0.00392156862745098, mean: [0.485, 0.
 SERVICES: dict[str, tuple[Path, list[str]]] = {
     "detection": (CONFIGS / "yolov3.yml", [
         "model.args.image_shape=[3,64,64]", "service.draw_threshold=0.0"]),
+    "detection_darknet53": (CONFIGS / "yolov3_darknet53.yml", [
+        "model.args.image_shape=[3,64,64]", "service.draw_threshold=0.0"]),
     "classification": (CONFIGS / "resnet50_cls.yml", [
         "inputs=[{name: x, shape: [null, 3, 32, 32], dtype: float32}]",
         f"preprocess=[{{type: ResizeImage, resize_short: 36}}, {{type: CropImage, size: 32}}, "

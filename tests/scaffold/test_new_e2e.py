@@ -98,3 +98,27 @@ def test_generated_infer_py_matches_local_inference(generated):
     want = _local(folder, "segmentation")
     assert got["shape"] == [240, 320] == want["shape"]
     assert got["label_map"] == want["label_map"]
+
+
+@pytest.mark.parametrize("kind", ["segmentation", "embedding", "detection_darknet53"])
+def test_other_serving_configs_served_end_to_end(generated, kind):
+    """The remaining serving_configs/: served over HTTP and gRPC by the generated clients,
+    equal to in-process inference of the exported model."""
+    folder, http_port, rpc_port = generated(kind)
+    proc = start_service(["web_service.py"], folder, http_port)
+    try:
+        outs = _query(folder, http_port, rpc_port)
+    finally:
+        assert stop_service(proc) == 0
+    task = yaml.safe_load((folder / ".scaffold.yml").read_text())["task"]
+    want = _local(folder, task, **({"draw_threshold": 0.0} if task == "detection" else {}))
+    for got in outs.values():
+        if task == "segmentation":
+            assert got["shape"] == [240, 320] and got["label_map"] == want["label_map"]
+        elif task == "embedding":
+            np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6)
+            assert len(got) == 512  # resnet18 features
+        else:
+            assert len(got) == len(want) > 0
+            np.testing.assert_allclose([d["bbox"] for d in got], [d["bbox"] for d in want],
+                                       atol=1e-3)
