@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import sys
 
-from generator.runtime.errors import RuntimeServingError
+from generator.runtime.errors import DagError, RuntimeServingError
 from generator.runtime.operator import Op, RequestOp, ResponseOp
 from generator.runtime.server import PipelineServer
 
@@ -41,7 +41,7 @@ class WebService:
         read_op = RequestOp()
         last = self.get_pipeline_response(read_op)
         if not isinstance(last, Op):
-            raise ValueError(
+            raise DagError(
                 f"get_pipeline_response must return an Op, found {type(last).__name__}")
         return ResponseOp(input_ops=[last])
 
