@@ -214,30 +214,38 @@ def bench_mobilenet(work: Path, seconds: float, threads: int, rounds: int) -> di
     for bs in (1, 2, 4, 8, 16):
         n, t = throughput(bs, seconds)
         per_batch[bs] = n / t
-    best_bs = max(per_batch, key=per_batch.get)
+    # The sweep is one noisy sample: the baseline is the best of the larger batch sizes, each
+    # re-measured in every round, alternating with the served windows.
+    candidates = sorted(per_batch, key=per_batch.get, reverse=True)[:3]
 
     img1 = rng.standard_normal((1, 3, 224, 224)).astype(np.float32)
-    # 16 clients, batches of 8: while one batch runs the next is already queued.
+    # One batch of all 16 clients at a time.
     proc, rpc, _ = start_service(work / "mbv3", model_dir, SERVED_CONF, threads=threads)
-    inproc_n = inproc_t = served_n = served_t = 0.0
+    inproc = {bs: [0.0, 0.0] for bs in candidates}
+    served_n = served_t = 0.0
     errors = 0
     try:
         closed_loop(rpc, img1, clients=16, warmup_s=0.0, seconds=2.0)  # warm the server
         for _ in range(rounds):
-            n, t = throughput(best_bs, seconds)
-            inproc_n, inproc_t = inproc_n + n, inproc_t + t
+            for bs in candidates:
+                n, t = throughput(bs, seconds / 2)
+                inproc[bs][0] += n
+                inproc[bs][1] += t
             ips, errs = closed_loop(rpc, img1, clients=16, warmup_s=1.0, seconds=seconds)
             served_n, served_t, errors = served_n + ips * seconds, served_t + seconds, errors + errs
     finally:
         stop(proc)
-    inproc = inproc_n / inproc_t
+    rates = {bs: n / t for bs, (n, t) in inproc.items()}
+    best_bs = max(rates, key=rates.get)
+    best = rates[best_bs]
     served = served_n / served_t
     return {"inprocess_ips_by_batch": per_batch, "best_batch": best_bs,
-            "best_inprocess_ips": inproc, "served_ips_16_clients": served,
-            "throughput_ratio": served / inproc, "errors": errors, "rounds": rounds}
+            "alternating_inprocess": rates, "best_inprocess_ips": best,
+            "served_ips_16_clients": served, "throughput_ratio": served / best,
+            "errors": errors, "rounds": rounds}
 
 
-SERVED_CONF = {"batch_size": 8, "auto_batching_timeout": 20, "concurrency": 1}
+SERVED_CONF = {"batch_size": 16, "auto_batching_timeout": 20, "concurrency": 1}
 
 
 def closed_loop(rpc: int, img: np.ndarray, clients: int, warmup_s: float,
@@ -311,9 +319,12 @@ def main() -> None:
         for bs, ips in b["inprocess_ips_by_batch"].items():
             print(f"    in-process batch {bs:2d}      {ips:8.1f}")
         print(f"    alternating windows ({b['rounds']} x {secs:.0f} s each):")
-        print(f"    in-process, batch {b['best_batch']:2d}       {b['best_inprocess_ips']:8.1f}")
+        for bs, ips in sorted(b["alternating_inprocess"].items()):
+            best = " (best)" if bs == b["best_batch"] else ""
+            print(f"    in-process, batch {bs:2d}       {ips:8.1f}{best}")
         print(f"    served, 16 gRPC clients    {b['served_ips_16_clients']:8.1f} "
-              f"(op batch_size 8, auto_batching_timeout 20 ms; errors: {b['errors']})")
+              f"(op batch_size {SERVED_CONF['batch_size']}, auto_batching_timeout "
+              f"{SERVED_CONF['auto_batching_timeout']} ms; errors: {b['errors']})")
         print(f"    served / best in-process = {b['throughput_ratio']:.2f} (target >= 0.9): "
               f"{'PASS' if b['throughput_ratio'] >= 0.9 else 'FAIL'}")
 
