@@ -211,7 +211,7 @@ OP_KEYS: tuple[Key, ...] = (
         "auto_batching_timeout",
         "int",
         -1,
-        "ms to wait to fill a batch; <= 0 waits until batch_size requests arrive.",
+        "ms to wait to fill a batch; <= 0: only requests already queued (Paddle Serving waited for a full batch).",
     ),
     Key(
         "server_endpoints",

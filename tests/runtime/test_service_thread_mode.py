@@ -301,3 +301,13 @@ def test_health_and_metrics(models, serve):
     server.stop(2)
     with pytest.raises(requests.RequestException):
         requests.get(f"{url}/health/ready", timeout=2)
+
+
+def test_batching_without_timeout_never_waits_for_a_full_batch(models, serve):
+    """Paddle Serving blocked until batch_size requests arrived when auto_batching_timeout <= 0;
+    here a lone request runs at once with what is queued."""
+    conf = _conf({"uci": _local(models["linear"], batch_size=8, auto_batching_timeout=-1)})
+    _, client, _ = serve("uci", lambda r: LinearOp(name="uci", input_ops=[r]), conf)
+    started = time.monotonic()
+    resp = client.predict({"x": _s(_x(5))}, timeout=10)
+    assert resp.err_no == 0 and time.monotonic() - started < 5
