@@ -8,6 +8,7 @@ last Op's output goes to the `ResponseOp`. Errors end the request at once.
 from __future__ import annotations
 
 import concurrent.futures
+import difflib
 import itertools
 import logging
 import threading
@@ -105,6 +106,12 @@ class DagExecutor:
             self._preds[op.name] = [p.name for p in op.get_input_ops()]
             for pred in op.get_input_ops():
                 self._succ.setdefault(pred.name, []).append(op)
+        unused = sorted(set(config.get("op") or {}) - {op.name for op in self._ops})
+        for name in unused:
+            close = difflib.get_close_matches(name, [op.name for op in self._ops], n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else ""
+            _LOGGER.warning("%s: op.%s matches no Op of the service graph (Ops: %s)%s", source,
+                            name, [op.name for op in self._ops], hint)
         pool_cls = ThreadWorkers if dag["is_thread_op"] else ProcessWorkers
         self._pools = {op.name: pool_cls(op, self._on_results, dag["channel_size"], resolve_devices)
                        for op in self._ops}

@@ -63,7 +63,7 @@ class PipelineServer:
         if self._response_op is None:
             raise DagError("call set_response_op() before prepare_server()")
         # Validates the graph and every Op's config now, before anything starts.
-        self._new_dag()
+        self._dag = self._new_dag()
 
     @property
     def config(self) -> dict:
@@ -118,7 +118,8 @@ class PipelineServer:
         from generator.runtime.proto import pipeline_service_handler
 
         conf = self.config
-        self._dag = self._new_dag()
+        if self._dag is None or self._dag.ready:  # not prepared, or started once already
+            self._dag = self._new_dag()
         self._dag.start()
         limit = conf["max_message_size_mb"] << 20
         options = [("grpc.max_send_message_length", limit),

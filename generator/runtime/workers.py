@@ -59,6 +59,14 @@ def _next_batch(q, batch_size: int, wait_s: float | None, poll: Callable[[], boo
     return items, stop
 
 
+def _init_op(op: Op) -> None:
+    """`op.init_op()`; a failure stops start-up with the Op named (Paddle Serving's 3003)."""
+    try:
+        op.init_op()
+    except Exception as exc:
+        raise DagError(f"Op '{op.name}': init_op failed: {type(exc).__name__}: {exc}") from exc
+
+
 def _device_plan(op: Op, resolve_devices: Callable[[dict], tuple[str, list[int]]]):
     device, ids = resolve_devices(op.local_service_conf)
     return device, ids or [-1]
@@ -95,7 +103,7 @@ class ThreadWorkers:
             base = op._build_client(device, ids[0])
             by_device[ids[0]] = base
         op.client = base
-        op.init_op()
+        _init_op(op)
         for idx in range(op.concurrency or 1):
             worker = copy.copy(op)
             worker._process_executor = None
@@ -176,7 +184,7 @@ def _child_main(op: Op, idx: int, in_q, out_q, device: str, device_id: int, pare
     op._process_executor = None
     try:
         op.client = op._build_client(device, device_id) if op.with_serving else None
-        op.init_op()
+        _init_op(op)
         if op.client is not None:
             try:
                 op.client.warmup()

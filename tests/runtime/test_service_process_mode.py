@@ -136,3 +136,39 @@ def test_config_error_names_file_key_and_value(tmp_path, model_dir):
     assert "config.yml" in proc.stderr and "op.slow" in proc.stderr
     assert "did you mean 'concurrency'" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+BATCH_SERVICE = SERVICE.replace('''    def postprocess(self, input_dicts, fetch_dict, data_id, log_id):''', '''    def process(self, feed_batch, typical_logid=0):
+        self.last_batch = len(feed_batch[0]["x"])
+        return super().process(feed_batch, typical_logid)
+
+    def postprocess(self, input_dicts, fetch_dict, data_id, log_id):
+        fetch_dict["batch"] = np.array([self.last_batch])''').replace(
+    '''"worker": f"{os.getpid()}:{self.concurrency_idx}"}''',
+    '''"worker": f"{os.getpid()}:{self.concurrency_idx}",
+                "batch": str(int(fetch_dict["batch"][0]))}''')
+
+
+def test_process_ops_batch_concurrent_requests_and_split_results(tmp_path, model_dir):
+    rpc, http = _write(tmp_path, model_dir, batch_size=4, auto_batching_timeout=200)
+    (tmp_path / "web_service.py").write_text(BATCH_SERVICE)
+    proc = start_service(["web_service.py", "config.yml"], tmp_path, http)
+    try:
+        client = PipelineClient()
+        client.connect([f"127.0.0.1:{rpc}"])
+        rng = np.random.default_rng(3)
+        xs = [rng.standard_normal((1, 13)).astype(np.float32) for _ in range(8)]
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            resps = list(pool.map(lambda x: client.predict(
+                {"x": ",".join(str(float(v)) for v in x[0])}), xs))
+        direct = LocalPredictor(str(model_dir))
+        batches = []
+        for x, r in zip(xs, resps, strict=True):
+            out = dict(zip(r.key, r.value, strict=True))
+            assert r.err_no == 0, r.err_msg
+            np.testing.assert_allclose(json.loads(out["price"]),
+                                       direct.predict({"x": x})["price"].ravel(), rtol=1e-4)
+            batches.append(int(out["batch"]))
+        assert max(batches) > 1, f"process-mode Ops never batched: {batches}"
+    finally:
+        assert stop_service(proc) == 0

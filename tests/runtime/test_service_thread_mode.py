@@ -311,3 +311,23 @@ def test_batching_without_timeout_never_waits_for_a_full_batch(models, serve):
     started = time.monotonic()
     resp = client.predict({"x": _s(_x(5))}, timeout=10)
     assert resp.err_no == 0 and time.monotonic() - started < 5
+
+
+def test_init_op_failure_and_unused_op_config_are_reported(models, caplog):
+    from generator.runtime.errors import DagError
+
+    class Broken(Op):
+        def init_op(self):
+            raise FileNotFoundError("label file missing.txt")
+
+    class Svc(WebService):
+        def get_pipeline_response(self, read_op):
+            return Broken(name="broken", input_ops=[read_op])
+
+    svc = Svc(name="b")
+    with caplog.at_level("WARNING", logger="generator.runtime"):
+        svc.prepare_pipeline_config(yml_dict=_conf({"broken": _local(models["linear"]),
+                                                    "brokne": {"concurrency": 2}}))
+    assert "op.brokne matches no Op" in caplog.text and "did you mean 'broken'" in caplog.text
+    with pytest.raises(DagError, match="Op 'broken': init_op failed: FileNotFoundError"):
+        svc.start()
