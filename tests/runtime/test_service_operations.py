@@ -69,9 +69,10 @@ def test_build_dag_each_worker_shares_the_ports_across_processes(tmp_path, model
     (tmp_path / "config.yml").write_text(yaml.safe_dump(conf))
     proc = start_service(["web_service.py", "config.yml"], tmp_path, http)
     try:
-        time.sleep(1.0)  # the second worker may become ready just after the first
         pids = set()
-        for _ in range(40):  # a new connection each time: the kernel spreads them (SO_REUSEPORT)
+        deadline = time.monotonic() + 60  # the second worker may bind its ports later
+        while len(pids) < 2 and time.monotonic() < deadline:
+            # a new connection each time: the kernel spreads them (SO_REUSEPORT)
             r = requests.post(f"http://127.0.0.1:{http}/pid/prediction",
                               json={"key": ["x"], "value": [XS]}, timeout=10,
                               headers={"Connection": "close"})
