@@ -1,5 +1,6 @@
 """Task Ops: request `image` (or `image_0` ... `image_N`, batched into one inference) holding the
-base64 of an encoded image file; response: per image key, a JSON string.
+base64 of an encoded image file — or, in tensor mode, a uint8 tensor with the file's bytes (1-D)
+or RGB pixels ([H, W, 3]); response: per image key, a JSON string.
 
 - detection: `[{"category_id", "label", "score", "bbox": [x1, y1, x2, y2]}]`, original-image
   pixels (the real `scale_factor` is fed), `class_id > -1` and `score >= draw_threshold`;
@@ -78,18 +79,31 @@ class ImageModelOp(Op):
         request = self._request(input_dicts)
         images = []
         for key in image_keys(request):
-            value = request[key]
-            if not isinstance(value, str):
-                raise CustomException(ErrorCode.INPUT_PARAMS_ERROR,
-                                      f"'{key}' must be a base64 string, got {type(value).__name__}")
             try:
-                images.append(self.preprocessor.process_encoded(value, is_base64=True))
+                images.append(self._load(key, request[key]))
             except ImageDecodeError as exc:
                 raise CustomException(ErrorCode.INPUT_PARAMS_ERROR, f"'{key}': {exc}") from exc
         self._infos[data_id] = [info for _, info in images]
         while len(self._infos) > _MAX_PENDING:  # requests that failed after preprocess
             self._infos.popitem(last=False)
         return make_feed(images, self.right_feed_names), False, None, ""
+
+    def _load(self, key: str, value: Any):
+        """Preprocess one image given as base64 text (key/value), or as a tensor (tensor mode):
+        uint8 1-D = the encoded file's bytes, uint8 [H, W, 3] = decoded RGB pixels."""
+        if isinstance(value, str):
+            return self.preprocessor.process_encoded(value, is_base64=True)
+        if isinstance(value, np.ndarray) and value.dtype == np.uint8:
+            if value.ndim == 1:
+                return self.preprocessor.process_encoded(value.tobytes())
+            if value.ndim == 3 and value.shape[2] == 3:
+                return self.preprocessor(value)
+        shape = getattr(value, "shape", None)
+        raise CustomException(
+            ErrorCode.INPUT_PARAMS_ERROR,
+            f"'{key}' must be base64 text of an image file, or a uint8 tensor: 1-D (the file's "
+            f"bytes) or [H, W, 3] (RGB pixels); got {type(value).__name__}"
+            + (f" {getattr(value, 'dtype', '')} {list(shape)}" if shape is not None else ""))
 
     def postprocess(self, input_dicts, fetch_dict, data_id=0, log_id=0):
         keys = image_keys(self._request(input_dicts))

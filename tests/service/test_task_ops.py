@@ -159,5 +159,22 @@ def test_served_detection_with_auto_batching_matches_local(yolo):
             assert len(got) == len(expected)
             np.testing.assert_allclose([d["bbox"] for d in got], [d["bbox"] for d in expected],
                                        atol=1e-3)
+        tensor = client.predict({"image": np.frombuffer(JPG, np.uint8)}, pack_tensor_format=True)
+        assert tensor.err_no == 0, tensor.err_msg
+        assert len(json.loads(tensor.value[0])) == len(want[0])
     finally:
         server.stop(5)
+
+
+def test_images_as_tensors_give_the_same_results(yolo):
+    """Tensor mode (PipelineClient(pack_tensor_format=True)): the file's bytes as a uint8 vector,
+    or decoded RGB pixels, give what base64 text gives; other tensors are a clear 5000."""
+    svc = LocalService(_det_op(yolo, draw_threshold=0.0), yolo / "serving_server")
+    want = svc.predict_images({"image": JPG})["image"]
+    as_bytes = json.loads(svc.call({"image": np.frombuffer(JPG, np.uint8)})["image"])
+    as_pixels = json.loads(svc.call({"image": decode_rgb(JPG)})["image"])
+    for got in (as_bytes, as_pixels):
+        np.testing.assert_allclose([d["bbox"] for d in got], [d["bbox"] for d in want], atol=1e-3)
+    with pytest.raises(ServiceCallError) as bad:
+        svc.call({"image": np.zeros((4, 4), np.float32)})
+    assert bad.value.err_no == 5000 and "uint8" in bad.value.err_msg
