@@ -33,10 +33,13 @@ import click
 @click.option("--ppdet-root", type=click.Path(file_okay=False, path_type=Path),
               help="A PaddleDetection checkout: export the PaddleDetection config with its own "
                    "tools/export_model.py (any architecture) and serve the result.")
+@click.option("--vendor", is_flag=True,
+              help="Put this package's wheel in vendor/ for `docker build` (before it is on "
+                   "your package index).")
 def command(config: Path | None, model_dir: Path | None, opts: tuple[str, ...],
             output: Path | None, name: str | None, device: str | None, trt: str | None,
             http_port: int | None, rpc_port: int | None, overwrite: bool, dry_run: bool,
-            verify: bool, ppdet_root: Path | None) -> None:
+            verify: bool, ppdet_root: Path | None, vendor: bool) -> None:
     """Generate a ready-to-run Paddle Serving Pipeline service folder."""
     from generator.scaffold import (
         NewServiceRequest,
@@ -49,7 +52,7 @@ def command(config: Path | None, model_dir: Path | None, opts: tuple[str, ...],
     request = NewServiceRequest(config=config, model_dir=model_dir, overrides=list(opts),
                                 output=output, name=name, device=device, trt=trt,
                                 http_port=http_port, rpc_port=rpc_port, overwrite=overwrite,
-                                verify=verify, ppdet_root=ppdet_root)
+                                verify=verify, ppdet_root=ppdet_root, vendor=vendor)
     try:
         plan: ServicePlan = plan_service(request)
         for note in plan.notes:

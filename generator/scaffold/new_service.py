@@ -45,6 +45,7 @@ class NewServiceRequest:
     overwrite: bool = False
     verify: bool = False
     ppdet_root: Path | None = None
+    vendor: bool = False
 
 
 @dataclass
@@ -284,7 +285,29 @@ def _build(plan: ServicePlan, folder: Path, now: _dt.datetime) -> None:
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(text, encoding="utf-8")
     (folder / ".scaffold.yml").write_text(_record(plan, now), encoding="utf-8")
+    if r.vendor:
+        vendor_wheel(folder / "vendor")
     _check_generated(folder)
+
+
+def vendor_wheel(dest: Path) -> Path:
+    """Build this package's wheel into `dest` (needs its source tree: an editable install)."""
+    import subprocess
+    import sys
+
+    import generator
+
+    root = Path(generator.__file__).resolve().parents[1]
+    if not (root / "setup.cfg").is_file():
+        raise ScaffoldError(
+            f"--vendor needs paddle-serving-scaffold's source tree, but it is installed from a "
+            f"wheel ({root}); copy that wheel into {dest}/ yourself")
+    proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w",
+                           str(dest), str(root)], capture_output=True, text=True, check=False)
+    wheels = sorted(dest.glob("paddle_serving_scaffold-*.whl"))
+    if proc.returncode != 0 or not wheels:
+        raise ScaffoldError(f"--vendor: building the wheel failed:\n{proc.stderr[-1500:]}")
+    return wheels[-1]
 
 
 def _set_permissions(folder: Path) -> None:

@@ -43,6 +43,7 @@ SERVICE_TEMPLATES: dict[str, str] = {
     "k8s/service.yaml": "service/k8s/service.yaml.j2",
     "k8s/hpa.yaml": "service/k8s/hpa.yaml.j2",
     "README.md": "service/README.md.j2",
+    "vendor/README.txt": "service/vendor/README.txt.j2",
 }
 
 _MARKER = "service/web_service.py.j2"

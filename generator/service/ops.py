@@ -139,8 +139,7 @@ class DetectionOp(ImageModelOp):
         super().init_op()
         if self.draw_threshold is None:
             self.draw_threshold = self.deploy.draw_threshold
-        bbox, num = self._pick(self.right_fetch_names and {
-            n: None for n in self.right_fetch_names})
+        bbox, num = self._pick(dict.fromkeys(self.right_fetch_names))
         if bbox and num:  # auto-batching splits boxes by the per-image counts
             self.batch_split_counts = {bbox: num}
 
