@@ -22,6 +22,13 @@ YOLO = CONFIGS / "yolov3.yml"
 REPO_FIXTURES = CONFIGS.parent / "tests" / "fixtures" / "ppdet" / "configs"
 
 
+def _segment(deploy_config, folder):
+    """The segmentation result of the test image by the service folder's model."""
+    op = OPS_BY_TASK["segmentation"](name="s", deploy_config=deploy_config)
+    return LocalService(op, folder / "serving_server").predict_images(
+        {"image": IMAGE.read_bytes()})["image"]
+
+
 def _siblings(parent):
     return sorted(p.name for p in parent.iterdir())
 
@@ -300,13 +307,8 @@ def test_model_dir_without_deploy_record_needs_a_config(generated, tmp_path):
     res = scaffold("new", "--model-dir", str(src), "--config", str(processing),
                    "--output", str(tmp_path / "o"))
     assert res.exit_code == 0, res.output
-    op = OPS_BY_TASK["segmentation"](name="s", deploy_config=tmp_path / "o" / "infer_cfg.yml")
-    got = LocalService(op, tmp_path / "o" / "serving_server").predict_images(
-        {"image": IMAGE.read_bytes()})["image"]
-    op = OPS_BY_TASK["segmentation"](name="s", deploy_config=seg / "infer_cfg.yml")
-    want = LocalService(op, seg / "serving_server").predict_images(
-        {"image": IMAGE.read_bytes()})["image"]
-    assert got == want
+    got = _segment(tmp_path / "o" / "infer_cfg.yml", tmp_path / "o")
+    assert got == _segment(seg / "infer_cfg.yml", seg)
 
 
 def test_model_dir_from_paddleseg_export(generated, tmp_path):
@@ -322,13 +324,8 @@ def test_model_dir_from_paddleseg_export(generated, tmp_path):
     assert res.exit_code == 0, res.output
     assert "SegmentationOp" in (tmp_path / "o" / "web_service.py").read_text()
     assert "/pp_liteseg_infer/prediction" in (tmp_path / "o" / "README.md").read_text()
-    op = OPS_BY_TASK["segmentation"](name="s", deploy_config=tmp_path / "o" / "deploy.yaml")
-    got = LocalService(op, tmp_path / "o" / "serving_server").predict_images(
-        {"image": IMAGE.read_bytes()})["image"]
-    op = OPS_BY_TASK["segmentation"](name="s", deploy_config=seg / "infer_cfg.yml")
-    want = LocalService(op, seg / "serving_server").predict_images(
-        {"image": IMAGE.read_bytes()})["image"]
-    assert got == want
+    got = _segment(tmp_path / "o" / "deploy.yaml", tmp_path / "o")
+    assert got == _segment(seg / "infer_cfg.yml", seg)
 
 
 def test_paddledetection_config_is_detected(tmp_path):
