@@ -23,9 +23,10 @@ test: $(STAMP)
 	$(PY) -m pytest -q --timeout=600 tests
 
 # Generate the default YOLOv3 service (random weights unless WEIGHTS=path.pdparams) and run it.
+# --update: kept as it is (your edits too) while the config and these options are unchanged.
 serve: $(STAMP)
 	$(VENV)/bin/scaffold new --config serving_configs/yolov3.yml --name $(SERVE_NAME) \
-		--output $(SERVE_DIR) --overwrite --http-port $(HTTP_PORT) --rpc-port $(RPC_PORT) \
+		--output $(SERVE_DIR) --update --http-port $(HTTP_PORT) --rpc-port $(RPC_PORT) \
 		$(if $(WEIGHTS),-o weights=$(WEIGHTS))
 	@echo ""
 	@echo "HTTP:    http://127.0.0.1:$(HTTP_PORT)/$(SERVE_NAME)/prediction"

@@ -26,7 +26,14 @@ import click
               help="Run on the GPU with TensorRT at this precision.")
 @click.option("--http-port", type=click.IntRange(1, 65535), help="HTTP port.")
 @click.option("--rpc-port", type=click.IntRange(1, 65535), help="gRPC port.")
-@click.option("--overwrite", is_flag=True, help="Replace an existing output folder.")
+@click.option("--overwrite", is_flag=True,
+              help="Regenerate an output folder that `scaffold new` made: files you added are "
+                   "kept; files you changed are refused (see --force).")
+@click.option("--force", is_flag=True,
+              help="With --overwrite: also replace the files you changed (they are listed).")
+@click.option("--update", is_flag=True,
+              help="Keep the output folder when it was generated from the same inputs; "
+                   "otherwise regenerate it as --overwrite does.")
 @click.option("--dry-run", is_flag=True, help="Validate and list the files; write nothing.")
 @click.option("--verify", is_flag=True,
               help="Check the exported model against the dynamic one (config sources).")
@@ -38,8 +45,9 @@ import click
                    "your package index).")
 def command(config: Path | None, model_dir: Path | None, opts: tuple[str, ...],
             output: Path | None, name: str | None, device: str | None, trt: str | None,
-            http_port: int | None, rpc_port: int | None, overwrite: bool, dry_run: bool,
-            verify: bool, ppdet_root: Path | None, vendor: bool) -> None:
+            http_port: int | None, rpc_port: int | None, overwrite: bool, force: bool,
+            update: bool, dry_run: bool, verify: bool, ppdet_root: Path | None,
+            vendor: bool) -> None:
     """Generate a ready-to-run Paddle Serving Pipeline service folder."""
     from generator.scaffold import (
         NewServiceRequest,
@@ -52,21 +60,37 @@ def command(config: Path | None, model_dir: Path | None, opts: tuple[str, ...],
     request = NewServiceRequest(config=config, model_dir=model_dir, overrides=list(opts),
                                 output=output, name=name, device=device, trt=trt,
                                 http_port=http_port, rpc_port=rpc_port, overwrite=overwrite,
-                                verify=verify, ppdet_root=ppdet_root, vendor=vendor)
+                                verify=verify, ppdet_root=ppdet_root, vendor=vendor,
+                                force=force, update=update)
+    if force and not (overwrite or update):
+        click.echo("Error: --force only applies with --overwrite (or --update)", err=True)
+        sys.exit(2)
     try:
         plan: ServicePlan = plan_service(request)
+        if plan.up_to_date:
+            click.echo(f"{plan.output}/ is up to date (generated from the same inputs); kept "
+                       "as it is")
+            return
         for note in plan.notes:
             click.echo(note, err=True)
         if dry_run:
             click.echo(f"would write {plan.output}/ ({plan.task} service {plan.name!r}):")
             for rel in plan.files:
                 click.echo(f"  {rel}")
+            if plan.replace is not None:
+                for rel in plan.replace.changed:
+                    click.echo(f"would replace your changed file {rel}", err=True)
             return
         result = create_service(plan)
     except ScaffoldError as exc:
         click.echo(f"Error: {exc}", err=True)
         sys.exit(exc.exit_code)
     s = plan.settings
+    if plan.replace is not None:
+        for rel in plan.replace.changed:
+            click.echo(f"replaced your changed file {rel} (--force)", err=True)
+        for rel in plan.kept:
+            click.echo(f"kept your file {rel}", err=True)
     click.echo(f"created {result.output}/ ({plan.task} service {plan.name!r}, "
                f"{len(result.files)} files)")
     if plan.random_weights:

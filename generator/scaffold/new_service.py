@@ -20,6 +20,12 @@ from generator import __version__
 from generator.scaffold import model_source
 from generator.scaffold.errors import ScaffoldConfigError, ScaffoldError
 from generator.scaffold.names import check_name, k8s_name, slugify
+from generator.scaffold.ownership import (
+    ReplacePlan,
+    add_file_hashes,
+    check_replaceable,
+    read_record,
+)
 from generator.scaffold.render import SERVICE_TEMPLATES, render_service
 from generator.scaffold.settings import ServiceSettings, parse_service_section
 
@@ -46,6 +52,10 @@ class NewServiceRequest:
     verify: bool = False
     ppdet_root: Path | None = None
     vendor: bool = False
+    force: bool = False  # with overwrite: also replace files the user changed
+    update: bool = False  # regenerate only when the inputs changed (keeps an up-to-date folder)
+    host: str | None = None
+    image: str | None = None
 
 
 @dataclass
@@ -64,6 +74,10 @@ class ServicePlan:
     weights_hint: str
     files: list[str]
     notes: list[str] = field(default_factory=list)
+    replace: ReplacePlan | None = None  # the existing generated folder --overwrite replaces
+    kept: list[str] = field(default_factory=list)  # the user's files carried over
+    up_to_date: bool = False  # --update: the folder was generated from these same inputs
+    inputs_hash: str = ""
 
     @property
     def source_desc(self) -> str:
@@ -158,28 +172,72 @@ def plan_service(request: NewServiceRequest) -> ServicePlan:
     title = settings.title or default_name
     output = Path(request.output) if request.output else Path.cwd() / f"{name}_serving"
     output = output.resolve()
-    if output.exists() and not request.overwrite:
-        raise ScaffoldConfigError(f"{output} already exists; pass --overwrite to replace it, or "
-                                  "choose another folder with --output")
-    if output.exists() and not output.is_dir():
-        raise ScaffoldConfigError(f"{output} exists and is not a folder; remove it or choose "
-                                  "another --output")
-    if not output.parent.is_dir():
-        raise ScaffoldConfigError(f"--output {output}: the parent folder {output.parent} does "
-                                  "not exist")
     random_weights, weights_hint = _weights(cfg, request)
     deploy_file = deploy_record.name if deploy_record else "infer_cfg.yml"
     files = sorted([*MODEL_FILES, deploy_file, "label_list.txt", ".scaffold.yml",
                     *SERVICE_TEMPLATES])
     plan = ServicePlan(request=request, name=name, title=title, task=task, output=output,
                        settings=settings, config=cfg, deploy_record=deploy_record,
-                       random_weights=random_weights, weights_hint=weights_hint, files=files)
+                       random_weights=random_weights, weights_hint=weights_hint, files=files,
+                       inputs_hash=inputs_fingerprint(request, name))
+    _check_output(plan)
     if random_weights:
         plan.notes.append(
             "WARNING: no trained weights given: the model has RANDOM weights (random "
             f"initialisation), so its predictions are meaningless. Give weights with: "
             f"{weights_hint}")
     return plan
+
+
+def inputs_fingerprint(request: NewServiceRequest, name: str) -> str:
+    """SHA-256 of what a generated folder depends on: the source files' content, the options
+    and this package's version (`--update` regenerates only when it changes)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    sources = [Path(p) for p in (request.config,) if p] + \
+        (sorted(p for p in Path(request.model_dir).iterdir() if p.is_file())
+         if request.model_dir and Path(request.model_dir).is_dir() else [])
+    for path in sources:
+        h.update(str(path.resolve()).encode() + b"\0" + path.read_bytes() + b"\0")
+    options = {"overrides": list(request.overrides), "name": name, "device": request.device,
+               "trt": request.trt, "http_port": request.http_port, "rpc_port": request.rpc_port,
+               "host": request.host, "image": request.image, "vendor": request.vendor,
+               "ppdet_root": str(request.ppdet_root), "version": __version__}
+    h.update(repr(sorted(options.items())).encode())
+    return h.hexdigest()
+
+
+def _check_output(plan: ServicePlan) -> None:
+    """The output location: absent and creatable, or a generated folder --overwrite may replace
+    (files the user changed need --force). Raises ScaffoldConfigError; writes nothing."""
+    request, output = plan.request, plan.output
+    if output.exists() and not output.is_dir():
+        raise ScaffoldConfigError(f"--output {output}: it exists and is not a folder; remove it "
+                                  "or choose another --output")
+    if output.exists():
+        if request.update:
+            record = read_record(output) or {}
+            if record.get("inputs_hash") == plan.inputs_hash:
+                plan.up_to_date = True
+                return
+        if not (request.overwrite or request.update):
+            raise ScaffoldConfigError(
+                f"--output {output}: it already exists. Nothing was changed; pass --overwrite "
+                "to regenerate a folder `scaffold new` made (your changes are kept or refused), "
+                "or choose another folder with --output")
+        generates = {p for p in plan.files if not p.endswith("/")}
+        plan.replace = check_replaceable(output, force=request.force, generates=generates)
+    parent = output.parent
+    if not parent.is_dir():
+        raise ScaffoldConfigError(f"--output {output}: the parent folder {parent} does not "
+                                  "exist; create it first or choose another --output")
+    try:  # a real probe: os.access() says yes to root on read-only or special filesystems
+        os.rmdir(tempfile.mkdtemp(prefix=f".{output.name}.probe-", dir=parent))
+    except OSError as exc:
+        raise ScaffoldConfigError(f"--output {output}: cannot write into {parent} "
+                                  f"({exc.strerror}); choose a folder you can write with "
+                                  "--output") from None
 
 
 def _versions() -> dict[str, str]:
@@ -226,6 +284,7 @@ def _record(plan: ServicePlan, now: _dt.datetime) -> str:
         "title": plan.title,
         "random_weights": plan.random_weights,
         "service": plan.settings.to_dict(),
+        "inputs_hash": plan.inputs_hash,
     }
     return "# What produced this service (scaffold new); do not edit.\n" + yaml.safe_dump(
         data, sort_keys=False, allow_unicode=True)
@@ -323,13 +382,20 @@ def create_service(plan: ServicePlan, now: _dt.datetime | None = None) -> Servic
     """Generate the planned service folder atomically (temporary sibling, then rename)."""
     now = now or _dt.datetime.now(_dt.UTC)
     output = plan.output
+    if plan.up_to_date:
+        files = sorted(str(p.relative_to(output)) for p in output.rglob("*") if p.is_file())
+        return ServiceResult(output=output, files=files, plan=plan)
     tmp = Path(tempfile.mkdtemp(prefix=f".{output.name}.tmp-", dir=output.parent))
     old = None
     try:
         _build(plan, tmp, now)
+        add_file_hashes(tmp)
         if output.exists():
-            if not plan.request.overwrite:  # appeared since planning
-                raise ScaffoldConfigError(f"{output} already exists; pass --overwrite")
+            if plan.replace is None:  # appeared since planning
+                raise ScaffoldConfigError(f"--output {output}: it appeared while generating; "
+                                          "nothing was changed, run scaffold new again")
+            generated = {p.relative_to(tmp).as_posix() for p in tmp.rglob("*") if p.is_file()}
+            plan.kept = plan.replace.carry_over(tmp, generated, plan.request.force)
             old = output.with_name(f".{output.name}.old-{os.getpid()}")
             os.replace(output, old)
         _set_permissions(tmp)

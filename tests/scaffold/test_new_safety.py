@@ -51,6 +51,7 @@ def test_existing_output_is_refused_without_overwrite(tmp_path):
     res = scaffold("new", "--config", str(YOLO), "--output", str(out))
     assert res.exit_code == 2
     assert "already exists" in res.output and "--overwrite" in res.output
+    assert "Nothing was changed" in res.output
     assert _siblings(out) == ["keep.txt"] and _siblings(tmp_path) == ["svc"]
 
 
@@ -226,7 +227,8 @@ def test_overwrite_replaces_the_folder(generated, tmp_path):
     res = scaffold("new", "--model-dir", str(folder), "--output", str(out), "--overwrite",
                    "--name", "seg2")
     assert res.exit_code == 0, res.output
-    assert not (out / "stale.txt").exists()
+    assert (out / "stale.txt").read_text() == "old"  # a file the user added is kept
+    assert "kept your file stale.txt" in res.output
     assert "/seg2/prediction" in (out / "README.md").read_text()
     assert _siblings(tmp_path) == ["copy"]
 
