@@ -40,9 +40,9 @@ import click
 @click.option("--ppdet-root", type=click.Path(file_okay=False, path_type=Path),
               help="A PaddleDetection checkout: export the PaddleDetection config with its own "
                    "tools/export_model.py (any architecture) and serve the result.")
-@click.option("--vendor", is_flag=True,
-              help="Put this package's wheel in vendor/ for `docker build` (before it is on "
-                   "your package index).")
+@click.option("--vendor/--no-vendor", default=True, show_default=True,
+              help="Put this package's wheel in vendor/, so the folder installs (pip, docker "
+                   "build) on a machine that has never seen this repository.")
 def command(config: Path | None, model_dir: Path | None, opts: tuple[str, ...],
             output: Path | None, name: str | None, device: str | None, trt: str | None,
             http_port: int | None, rpc_port: int | None, overwrite: bool, force: bool,

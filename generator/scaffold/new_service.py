@@ -51,7 +51,7 @@ class NewServiceRequest:
     overwrite: bool = False
     verify: bool = False
     ppdet_root: Path | None = None
-    vendor: bool = False
+    vendor: bool = True  # this package's wheel in vendor/ (False: --no-vendor)
     force: bool = False  # with overwrite: also replace files the user changed
     update: bool = False  # regenerate only when the inputs changed (keeps an up-to-date folder)
     host: str | None = None
@@ -176,6 +176,8 @@ def plan_service(request: NewServiceRequest) -> ServicePlan:
     deploy_file = deploy_record.name if deploy_record else "infer_cfg.yml"
     files = sorted([*MODEL_FILES, deploy_file, "label_list.txt", ".scaffold.yml",
                     *SERVICE_TEMPLATES])
+    if request.vendor:
+        files = sorted([*files, f"vendor/paddle_serving_scaffold-{__version__}-py3-none-any.whl"])
     plan = ServicePlan(request=request, name=name, title=title, task=task, output=output,
                        settings=settings, config=cfg, deploy_record=deploy_record,
                        random_weights=random_weights, weights_hint=weights_hint, files=files,
@@ -308,6 +310,7 @@ def _context(plan: ServicePlan, deploy_file: str, deploy: Any, folder: Path) -> 
         else "3.3.1",
         "prestop_sleep_s": PRESTOP_SLEEP_S, "random_weights": plan.random_weights,
         "weights_hint": plan.weights_hint, "source_desc": plan.source_desc,
+        "vendored": plan.request.vendor,
     }
 
 
@@ -350,23 +353,10 @@ def _build(plan: ServicePlan, folder: Path, now: _dt.datetime) -> None:
 
 
 def vendor_wheel(dest: Path) -> Path:
-    """Build this package's wheel into `dest` (needs its source tree: an editable install)."""
-    import subprocess
-    import sys
+    """Put this package's wheel into `dest` (see generator.scaffold.vendor)."""
+    from generator.scaffold.vendor import vendor_wheel as _vendor
 
-    import generator
-
-    root = Path(generator.__file__).resolve().parents[1]
-    if not (root / "setup.cfg").is_file():
-        raise ScaffoldError(
-            f"--vendor needs paddle-serving-scaffold's source tree, but it is installed from a "
-            f"wheel ({root}); copy that wheel into {dest}/ yourself")
-    proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w",
-                           str(dest), str(root)], capture_output=True, text=True, check=False)
-    wheels = sorted(dest.glob("paddle_serving_scaffold-*.whl"))
-    if proc.returncode != 0 or not wheels:
-        raise ScaffoldError(f"--vendor: building the wheel failed:\n{proc.stderr[-1500:]}")
-    return wheels[-1]
+    return _vendor(dest)
 
 
 def _set_permissions(folder: Path) -> None:

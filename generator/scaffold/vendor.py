@@ -1,0 +1,159 @@
+"""This package's wheel in a service folder's `vendor/`, so the folder installs on a machine
+that has never seen this repository (`pip install -r requirements.txt` finds it there).
+
+From a source tree (checkout or editable install) the wheel is built with `pip wheel` from a
+copy of the tree and cached by the tree's content hash (`$SCAFFOLD_WHEEL_CACHE`, default
+`~/.cache/paddle-serving-scaffold/wheels`), so only the first `scaffold new` after a change pays
+for the build. Installed from a wheel, the installed files are packed back into one.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import hashlib
+import io
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from importlib import metadata
+from pathlib import Path
+
+from generator.scaffold.errors import ScaffoldError
+
+DIST = "paddle-serving-scaffold"
+#: what the wheel is built from (relative to the source root)
+SOURCE_ITEMS = ("generator", "templates", "setup.cfg", "pyproject.toml", "README.md")
+
+
+def _say(message: str) -> None:
+    print(f"[new] {message}", file=sys.stderr, flush=True)
+
+
+def source_root() -> Path | None:
+    """The source tree this package runs from, or None when it is installed from a wheel."""
+    import generator
+
+    root = Path(generator.__file__).resolve().parents[1]
+    return root if (root / "setup.cfg").is_file() and (root / "templates").is_dir() else None
+
+
+def _source_files(root: Path) -> list[Path]:
+    files = []
+    for item in SOURCE_ITEMS:
+        path = root / item
+        if path.is_file():
+            files.append(path)
+        elif path.is_dir():
+            files += [p for p in path.rglob("*") if p.is_file() and "__pycache__" not in p.parts
+                      and not p.name.endswith((".pyc", ".tmp"))]
+    return sorted(files)
+
+
+def source_hash(root: Path) -> str:
+    """SHA-256 over the paths and contents of the files the wheel is built from."""
+    h = hashlib.sha256()
+    for path in _source_files(root):
+        h.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return h.hexdigest()
+
+
+def cache_dir() -> Path:
+    """Where built wheels are kept, one sub-folder per source hash."""
+    env = os.environ.get("SCAFFOLD_WHEEL_CACHE")
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "paddle-serving-scaffold" / "wheels"
+
+
+def _build_from_source(root: Path) -> Path:
+    digest = source_hash(root)
+    slot = cache_dir() / digest[:24]
+    found = sorted(slot.glob("paddle_serving_scaffold-*.whl"))
+    if found:
+        return found[-1]
+    _say("building the paddle-serving-scaffold wheel for vendor/ (once per source change) ...")
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="scaffold-wheel-") as tmp:
+        src = Path(tmp) / "src"
+        for path in _source_files(root):  # a private copy: no build/ in the checkout, no races
+            target = src / path.relative_to(root)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, target)
+        out = Path(tmp) / "out"
+        proc = subprocess.run(
+            [sys.executable, "-m", "pip", "wheel", "--no-deps", "--disable-pip-version-check",
+             "-q", "-w", str(out), str(src)], capture_output=True, text=True, check=False)
+        wheels = sorted(out.glob("paddle_serving_scaffold-*.whl"))
+        if proc.returncode != 0 or not wheels:
+            raise ScaffoldError(
+                "building the paddle-serving-scaffold wheel for vendor/ failed (pip wheel needs "
+                "setuptools from your package index):\n"
+                f"{(proc.stderr or proc.stdout)[-1500:]}\nFix the build, or pass --no-vendor "
+                "and install paddle-serving-scaffold on the target machine yourself")
+        slot.mkdir(parents=True, exist_ok=True)
+        staged = slot / f".{wheels[-1].name}.{os.getpid()}"
+        shutil.copy2(wheels[-1], staged)
+        os.replace(staged, slot / wheels[-1].name)  # atomic: concurrent builds are harmless
+    _say(f"built {wheels[-1].name} ({time.perf_counter() - start:.1f} s)")
+    return slot / wheels[-1].name
+
+
+def _record_hash(data: bytes) -> str:
+    digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+    return f"sha256={digest}"
+
+
+def repack_installed(dest: Path) -> Path:
+    """A wheel of the installed distribution, from the files its RECORD lists."""
+    try:
+        dist = metadata.distribution(DIST)
+    except metadata.PackageNotFoundError:
+        raise ScaffoldError(
+            f"{DIST} is neither a source tree nor an installed distribution, so its wheel "
+            "cannot be put in vendor/; pass --no-vendor") from None
+    version = dist.version
+    base = f"paddle_serving_scaffold-{version}"
+    data_prefix = f"{base}.data/data/"
+    skip = {"RECORD", "INSTALLER", "REQUESTED", "direct_url.json"}
+    dest.mkdir(parents=True, exist_ok=True)
+    wheel = dest / f"{base}-py3-none-any.whl"
+    rows = []
+    with zipfile.ZipFile(wheel, "w", zipfile.ZIP_DEFLATED) as zf:
+        for file in dist.files or []:
+            rel = file.as_posix()
+            if "__pycache__" in rel or rel.endswith(".pyc") or Path(rel).name in skip:
+                continue
+            if rel.startswith("../"):  # data_files: <prefix>/share/... relative to site-packages
+                parts = Path(rel).parts
+                if "share" not in parts:
+                    continue
+                arc = data_prefix + "/".join(parts[parts.index("share"):])
+            else:
+                arc = rel
+            data = Path(file.locate()).read_bytes()
+            zf.writestr(arc, data)
+            rows.append((arc, _record_hash(data), str(len(data))))
+        record = f"{base}.dist-info/RECORD"
+        buf = io.StringIO()
+        csv.writer(buf, lineterminator="\n").writerows([*rows, (record, "", "")])
+        zf.writestr(record, buf.getvalue())
+    return wheel
+
+
+def vendor_wheel(dest: Path) -> Path:
+    """Put this package's wheel into `dest` (a service folder's vendor/); returns its path."""
+    dest.mkdir(parents=True, exist_ok=True)
+    root = source_root()
+    if root is None:
+        _say("packing the installed paddle-serving-scaffold into vendor/ ...")
+        return repack_installed(dest)
+    built = _build_from_source(root)
+    target = dest / built.name
+    shutil.copy2(built, target)
+    return target

@@ -1,0 +1,152 @@
+"""A generated service folder installs and serves away from this repository: copied alone to a
+new place, a new venv, `pip install -r requirements.txt` (this package from vendor/), `python
+web_service.py`, a request answered.
+
+The new venv sees the dependencies (Paddle, grpcio, ...) through a folder of links to this
+venv's packages, without paddle-serving-scaffold itself, so the test needs no network; on a
+fresh machine pip takes them from PyPI.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import sysconfig
+import time
+import zipfile
+from pathlib import Path
+
+import pytest
+import requests
+import yaml
+from scaffold_helpers import IMAGE, SERVICES, scaffold
+
+from generator import __version__
+from tests.helpers.services import REPO_ROOT, free_port
+
+pytestmark = pytest.mark.slow
+
+
+def _dependency_overlay(root: Path) -> Path:
+    """Links to this venv's site-packages entries, except paddle-serving-scaffold's own."""
+    site = Path(sysconfig.get_paths()["purelib"])
+    overlay = root / "deps"
+    overlay.mkdir()
+    for entry in site.iterdir():
+        name = entry.name.lower()
+        if name.startswith(("paddle_serving_scaffold", "__editable__", "generator")) \
+                or name.endswith(".pth"):
+            continue
+        (overlay / entry.name).symlink_to(entry)
+    return overlay
+
+
+def _new_venv(root: Path) -> Path:
+    venv = root / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    purelib = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()"
+                              "['purelib'])"], capture_output=True, text=True, check=True)
+    Path(purelib.stdout.strip(), "deps.pth").write_text(f"{_dependency_overlay(root)}\n")
+    return python
+
+
+def _clean_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    env["GLOG_minloglevel"] = "2"
+    return env
+
+
+def test_service_folder_installs_and_serves_on_its_own(generated, tmp_path):
+    source, _, _ = generated("segmentation")
+    wheels = list((source / "vendor").glob("paddle_serving_scaffold-*-py3-none-any.whl"))
+    assert [w.name for w in wheels] == [f"paddle_serving_scaffold-{__version__}-py3-none-any.whl"]
+    assert "--find-links vendor" in (source / "requirements.txt").read_text()
+    elsewhere = tmp_path / "elsewhere" / "seg_serving"
+    shutil.copytree(source, elsewhere)
+    http_port, rpc_port = free_port(), free_port()
+    config = elsewhere / "config.yml"
+    text = config.read_text()
+    for key, port in (("http_port", http_port), ("rpc_port", rpc_port)):
+        text = "\n".join(f"{key}: {port}" if line.startswith(f"{key}:") else line
+                         for line in text.splitlines()) + "\n"
+    config.write_text(text)
+
+    python = _new_venv(tmp_path)
+    env = _clean_env()
+    proc = subprocess.run(
+        [sys.executable, "-m", "pip", "--python", str(python), "install", "--no-index",
+         "--disable-pip-version-check", "-q", "-r", "requirements.txt"],
+        cwd=elsewhere, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    where = subprocess.run([str(python), "-c", "import generator; print(generator.__file__)"],
+                           cwd=tmp_path, env=env, capture_output=True, text=True, check=True)
+    assert str(tmp_path / "venv") in where.stdout and str(REPO_ROOT) not in where.stdout
+
+    log = open(elsewhere / "service.log", "wb")  # noqa: SIM115 - closed below
+    server = subprocess.Popen([str(python), "web_service.py"], cwd=elsewhere, env=env,
+                              stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert server.poll() is None, (elsewhere / "service.log").read_text()
+            assert time.monotonic() < deadline, (elsewhere / "service.log").read_text()
+            try:
+                if requests.get(f"http://127.0.0.1:{http_port}/health/ready",
+                                timeout=1).status_code == 200:
+                    break
+            except requests.RequestException:
+                pass
+            time.sleep(0.3)
+        name = yaml.safe_load((elsewhere / ".scaffold.yml").read_text())["inputs"]["name"]
+        body = {"key": ["image"], "value": [base64.b64encode(IMAGE.read_bytes()).decode()]}
+        answer = requests.post(f"http://127.0.0.1:{http_port}/{name}/prediction", json=body,
+                               timeout=60).json()
+        assert answer["err_no"] == 0, answer
+        assert json.loads(answer["value"][0])  # a segmentation result
+    finally:
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        log.close()
+
+
+def test_installed_package_is_repacked_into_a_wheel(tmp_path):
+    """Installed from a wheel (no source tree), vendor/ gets the installed files packed back."""
+    from generator.scaffold.vendor import _build_from_source, source_root
+
+    built = _build_from_source(source_root())
+    python = _new_venv(tmp_path)
+    env = _clean_env()
+    proc = subprocess.run(
+        [sys.executable, "-m", "pip", "--python", str(python), "install", "--no-index",
+         "--no-deps", "-q", str(built)], env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    dest = tmp_path / "vendor"
+    code = ("import sys; from pathlib import Path; from generator.scaffold.vendor import "
+            "vendor_wheel, source_root; assert source_root() is None; "
+            f"print(vendor_wheel(Path({str(dest)!r})))")
+    proc = subprocess.run([str(python), "-c", code], cwd=tmp_path, env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    repacked = Path(proc.stdout.strip().splitlines()[-1])
+    names = set(zipfile.ZipFile(repacked).namelist())
+    assert names >= {n for n in zipfile.ZipFile(built).namelist()}
+    assert "generator/scaffold/vendor.py" in names
+
+
+def test_no_vendor_leaves_the_wheel_out(tmp_path):
+    config, overrides = SERVICES["segmentation"]
+    out = tmp_path / "svc"
+    opts = [a for o in overrides for a in ("-o", o)]
+    res = scaffold("new", "--config", str(config), *opts, "--output", str(out), "--no-vendor")
+    assert res.exit_code == 0, res.output
+    assert list((out / "vendor").iterdir()) == [out / "vendor" / "README.txt"]
+    assert "--no-vendor" in (out / "requirements.txt").read_text()
