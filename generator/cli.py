@@ -11,7 +11,7 @@ import click
 
 from generator import __version__
 
-COMMANDS = ("new", "export", "convert", "verify", "bench")
+COMMANDS = ("new", "export", "convert", "verify", "bench", "run")
 
 
 class _LazyGroup(click.Group):

@@ -15,6 +15,11 @@ Client side::
 
     call = inference_callable(grpc.insecure_channel("127.0.0.1:9998"))
     response = call(Request(key=["x"], value=["1"]))
+
+Paddle Serving's generated modules have drop-in counterparts here: `pipeline_service_pb2`
+(`Request`, `Response`, `Tensor`, `DESCRIPTOR`) and `pipeline_service_pb2_grpc`
+(`PipelineServiceStub`, `PipelineServiceServicer`, `add_PipelineServiceServicer_to_server`), so
+custom `ResponseOp`s keep `pipeline_service_pb2.Response()`.
 """
 
 from __future__ import annotations
@@ -137,6 +142,8 @@ _POOL.Add(build_file_descriptor_proto())
 Tensor: type[Any] = _message_class(_POOL, "Tensor")
 Request: type[Any] = _message_class(_POOL, "Request")
 Response: type[Any] = _message_class(_POOL, "Response")
+#: The file descriptor of the schema (what a generated `_pb2` module calls `DESCRIPTOR`).
+FILE_DESCRIPTOR = _POOL.FindFileByName(PROTO_FILE_NAME)
 
 #: Signature of the server-side inference callable.
 InferenceFn = Callable[[Any, grpc.ServicerContext], Any]
