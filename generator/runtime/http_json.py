@@ -210,9 +210,19 @@ def request_from_json(body: bytes) -> Any:
         raise JsonMappingError(_describe_json_error(exc)) from None
     except UnicodeDecodeError as exc:
         raise JsonMappingError(f"request body is not UTF-8 text: {exc}") from None
+    except RecursionError:
+        raise JsonMappingError("invalid JSON: nested too deeply") from None
+    except ValueError as exc:  # e.g. an integer over sys.get_int_max_str_digits() digits
+        raise JsonMappingError(f"invalid JSON: {exc}") from None
     if obj is None:
         return request
-    _fill(request, obj, _REQUEST_FIELDS, _REQUEST_ALIASES, "")
+    try:
+        _fill(request, obj, _REQUEST_FIELDS, _REQUEST_ALIASES, "")
+    except JsonMappingError:
+        raise
+    except (ValueError, TypeError, RecursionError) as exc:
+        # protobuf refuses e.g. strings with lone surrogates ("\ud800"): not valid UTF-8
+        raise JsonMappingError(f"invalid value in the request: {exc}") from None
     return request
 
 
@@ -267,10 +277,12 @@ def response_to_json(response: Any) -> bytes:
         "value": list(response.value),
         "tensors": [tensor_to_json_dict(t) for t in response.tensors],
     }
-    return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode(
+        "utf-8", "backslashreplace")
 
 
 def error_json(code: int, message: str) -> bytes:
     """The grpc-gateway error body `{"error", "code", "message", "details"}`."""
     document = {"error": message, "code": code, "message": message, "details": []}
-    return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode(
+        "utf-8", "backslashreplace")

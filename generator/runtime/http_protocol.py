@@ -1,0 +1,168 @@
+"""uvicorn's httptools connection protocol with the limits a public port needs.
+
+uvicorn parses HTTP (llhttp via httptools: duplicate Content-Length, bad chunk sizes, unknown
+Transfer-Encoding are rejected there) and runs one asyncio task per request, no thread per
+connection. It has no deadline for a request's headers or body, no cap on header size or on
+open connections, and answers parse errors in plain text, so this subclass adds, per
+connection:
+
+* a cap on open connections: one over `max_connections` is answered 503 and closed;
+* a deadline for a request's headers (from the connection's first byte, or the request's), and
+  another for its body (from the end of the headers): 408 and close when either passes;
+* a cap on the request line plus headers (431);
+* error answers in the gateway's JSON (`{"error", "code", "message", "details"}`);
+* on shutdown, connections still receiving a request are closed at once (only requests already
+  being handled are waited for).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+
+from generator.runtime.http_json import error_json
+
+#: grpc status codes used in error bodies (as grpc-gateway does).
+GRPC_INVALID_ARGUMENT = 3
+GRPC_DEADLINE_EXCEEDED = 4
+GRPC_RESOURCE_EXHAUSTED = 8
+GRPC_UNAVAILABLE = 14
+
+
+class Limits:
+    """Per-server connection limits (shared by every connection's protocol object)."""
+
+    def __init__(self, max_connections: int = 1000, header_timeout_s: float = 15.0,
+                 body_timeout_s: float = 120.0, max_header_bytes: int = 64 << 10) -> None:
+        self.max_connections = max_connections
+        self.header_timeout_s = header_timeout_s
+        self.body_timeout_s = body_timeout_s
+        self.max_header_bytes = max_header_bytes
+
+
+class LimitedHttpToolsProtocol(HttpToolsProtocol):
+    """`HttpToolsProtocol` plus the limits of the module docstring (set `limits` on a subclass)."""
+
+    limits: Limits = Limits()
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._deadline: asyncio.TimerHandle | None = None
+        self._header_bytes = 0
+        self._receiving = False  # between a request's first byte and its last
+        self._rejected = False
+        self._too_large: tuple[int, str] | None = None
+
+    # -- connection ---------------------------------------------------------------------------
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        if len(self.connections) > self.limits.max_connections:
+            self._rejected = True
+            self._send_error(503, GRPC_UNAVAILABLE,
+                             f"too many open connections (limit {self.limits.max_connections}); "
+                             "retry later")
+            return
+        self._arm(self.limits.header_timeout_s, "headers")
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        if self._rejected or self.transport.is_closing():
+            return
+        super().data_received(data)
+
+    # -- parser callbacks ---------------------------------------------------------------------
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._receiving = True
+        self._header_bytes = 0
+        if self._deadline is None:  # the first request's deadline runs from connection_made
+            self._arm(self.limits.header_timeout_s, "headers")
+
+    def on_url(self, url: bytes) -> None:
+        self._count_header(len(url), 414, "request URL")
+        super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._count_header(len(name) + len(value) + 4, 431, "request headers")
+        super().on_header(name, value)
+
+    def on_headers_complete(self) -> None:
+        self._arm(self.limits.body_timeout_s, "body")
+        super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        self._receiving = False
+        self._disarm()
+        super().on_message_complete()
+
+    def _count_header(self, size: int, status: int, what: str) -> None:
+        self._header_bytes += size
+        if self._header_bytes > self.limits.max_header_bytes:
+            self._too_large = (status, f"{what} larger than {self.limits.max_header_bytes} bytes")
+            raise ValueError(self._too_large[1])  # the parser turns this into HttpParserError
+
+    # -- errors -------------------------------------------------------------------------------
+    def send_400_response(self, msg: str) -> None:
+        if self._too_large is not None:
+            status, message = self._too_large
+            self._send_error(status, GRPC_RESOURCE_EXHAUSTED, message)
+            return
+        self._send_error(400, GRPC_INVALID_ARGUMENT, f"malformed HTTP request: {self._parse_error()}")
+
+    def _parse_error(self) -> str:
+        # httptools keeps llhttp's reason on the exception only; the generic text is enough.
+        return "the request line, headers or body framing could not be parsed"
+
+    def _send_error(self, status: int, code: int, message: str) -> None:
+        if self.transport.is_closing():
+            return
+        if self.cycle is not None and self.cycle.response_started:
+            self.transport.close()
+            return
+        body = error_json(code, message)
+        head = [STATUS_LINE[status]]
+        for name, value in self.server_state.default_headers:
+            head += [name, b": ", value, b"\r\n"]
+        head += [b"content-type: application/json\r\n",
+                 b"content-length: ", str(len(body)).encode(), b"\r\n",
+                 b"connection: close\r\n\r\n", body]
+        self.transport.write(b"".join(head))
+        self.transport.close()
+        if self.cycle is not None:
+            self.cycle.disconnected = True
+            self.cycle.message_event.set()
+
+    # -- deadlines ----------------------------------------------------------------------------
+    def _arm(self, seconds: float, what: str) -> None:
+        self._disarm()
+        if seconds and seconds > 0:
+            self._deadline = self.loop.call_later(seconds, self._expired, what, seconds)
+
+    def _disarm(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+
+    def _expired(self, what: str, seconds: float) -> None:
+        self._deadline = None
+        if self.transport.is_closing():
+            return
+        if not self._receiving and what == "headers" and self.cycle is not None:
+            return  # a request is being handled; the keep-alive timer takes over afterwards
+        self._send_error(408, GRPC_DEADLINE_EXCEEDED,
+                         f"the request {what} did not arrive within {seconds:g} s")
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        self._disarm()  # uvicorn's keep-alive timer now covers the idle connection
+
+    def shutdown(self) -> None:
+        if self._receiving and (self.cycle is None or not self.cycle.response_started):
+            self.transport.close()  # still sending its request: nothing to finish
+            return
+        super().shutdown()
