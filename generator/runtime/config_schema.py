@@ -290,6 +290,31 @@ LOCAL_KEYS: tuple[Key, ...] = (
     Key("use_calib", "bool", False, "TensorRT int8 calibration mode."),
     Key("use_mkldnn", "bool", False, "Enable oneDNN (MKLDNN) on CPU."),
     Key(
+        "backend",
+        "str",
+        "paddle",
+        "Inference backend: paddle (Paddle Inference), openvino (reads *.pdmodel) or "
+        "onnxruntime (reads model.onnx); the last two are CPU only.",
+        choices=("paddle", "openvino", "onnxruntime"),
+        extension=True,
+    ),
+    Key(
+        "onednn_workarounds",
+        "bool",
+        True,
+        "With use_mkldnn, delete the oneDNN passes known to crash Paddle 3.3.1 on this "
+        "program (PIR programs with double attributes, e.g. detectors).",
+        extension=True,
+    ),
+    Key(
+        "startup_probe",
+        "bool",
+        True,
+        "Build and run a backend that might crash (oneDNN, openvino, onnxruntime) once in a "
+        "child process first; if it dies, run Paddle with oneDNN off and warn.",
+        extension=True,
+    ),
+    Key(
         "mkldnn_cache_capacity",
         "int",
         0,

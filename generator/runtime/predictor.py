@@ -1,9 +1,15 @@
 """In-process Paddle Inference, the equivalent of `paddle_serving_app.local_predict.LocalPredictor`.
 
 `LocalPredictor` loads a model folder (any layout `find_model_files` knows), reads the
-`serving_server_conf.prototxt` next to it for alias names and dtypes, and runs the model with
-Paddle Inference's zero-copy handles. `build_inference_config` is the single place where
-`local_service_conf` options become `paddle.inference.Config` calls.
+`serving_server_conf.prototxt` next to it for alias names and dtypes, and runs the model on an
+inference backend (`generator.runtime.backends`: Paddle Inference by default, OpenVINO or ONNX
+Runtime by `backend:`). Aliases, dtype casts, LoD keys and fetch selection are handled here, the
+same for every backend. `build_inference_config` (in `backends.paddle_backend`) is the single
+place where `local_service_conf` options become `paddle.inference.Config` calls.
+
+A backend that might crash the interpreter (oneDNN, OpenVINO, ONNX Runtime) is first built and
+run once in a child process (`backends.probe`); if that child dies, the predictor falls back to
+Paddle Inference with oneDNN off and says so (`fallback_reason`).
 
 A predictor is not thread safe: give each worker thread its own `clone()`.
 """
@@ -12,17 +18,20 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from generator.runtime.backends import BACKENDS, Engine, create_engine
+from generator.runtime.backends.paddle_backend import PRECISIONS, build_inference_config
 from generator.runtime.errors import PredictorError
 from generator.runtime.model_files import ModelFiles, find_model_files, list_dir
 from generator.serving_model import DTYPE_TO_CODE, ModelConfigError, VarInfo, read_model_config
 
 __all__ = [
+    "BACKENDS",
     "DEVICES",
     "PRECISIONS",
     "LocalPredictor",
@@ -35,16 +44,16 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 DEVICES = ("cpu", "gpu", "trt")
-PRECISIONS = ("fp32", "fp16", "int8", "bf16")
 DYNAMIC_SHAPE_KEYS = ("min_input_shape", "max_input_shape", "opt_input_shape")
-_GPU_MEMORY_POOL_MB = 100
 _MKLDNN_HINT = (
-    "use_mkldnn is true: oneDNN is known to fail on some exported models (e.g. detectors "
-    "under Paddle 3); set `use_mkldnn: false` in local_service_conf"
+    "use_mkldnn is true: oneDNN is known to fail on some exported models; set "
+    "`use_mkldnn: false` in local_service_conf"
 )
-#: Model kinds for which Paddle rejected enable_memory_optim() in this process.
-_MEM_OPTIM_UNSUPPORTED: set[str] = set()
-_MEM_OPTIM_LOCK = threading.Lock()
+#: Spatial size given to dynamic image dimensions by `warmup` when nothing else is known.
+WARMUP_IMAGE_SIDE = 64
+#: (model program, options) already probed in this process -> fallback reason ("" when fine).
+_PROBED: dict[tuple[str, str], str] = {}
+_PROBE_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -72,11 +81,22 @@ class PredictorOptions:
     tuned_dynamic_shape_info: str = ""
     use_profile: bool = False
     glog_info: bool = False
+    backend: str = "paddle"
+    onednn_workarounds: bool = True
+    startup_probe: bool = True
+
+    @property
+    def may_crash(self) -> bool:
+        """Whether this configuration is probed in a child process before it is loaded."""
+        return self.backend != "paddle" or (self.use_mkldnn and self.device == "cpu")
 
     def validate(self) -> None:
         """Raise `PredictorError` for values Paddle would reject or misinterpret."""
         if self.device not in DEVICES:
             raise PredictorError(f"device must be one of {DEVICES}, got {self.device!r}")
+        if self.backend not in BACKENDS:
+            raise PredictorError(f"backend must be one of {', '.join(BACKENDS)}, got "
+                                 f"{self.backend!r}")
         if self.thread_num < 1:
             raise PredictorError(f"thread_num must be >= 1, got {self.thread_num}")
         info = self.dynamic_shape_info
@@ -95,138 +115,10 @@ class PredictorOptions:
                 )
 
 
-def _precision_type(precision: str) -> Any:
-    import paddle.inference as paddle_infer
-
-    return {
-        "fp32": paddle_infer.PrecisionType.Float32,
-        "fp16": paddle_infer.PrecisionType.Half,
-        "int8": paddle_infer.PrecisionType.Int8,
-        "bf16": paddle_infer.PrecisionType.Bfloat16,
-    }[precision]
-
-
-def build_inference_config(files: ModelFiles, options: PredictorOptions,
-                           *, mem_optim: bool | None = None) -> Any:
-    """Map `options` to a `paddle.inference.Config` for the model in `files`.
-
-    This is the only place where options become Config calls (as in Paddle Serving's
-    `LocalPredictor.load_model_config`). `mem_optim` overrides `options.mem_optim`, used to
-    retry without memory optimisation where Paddle 3 rejects it.
-    """
-    import paddle.inference as paddle_infer
-
-    options.validate()
-    precision = options.precision.lower()
-    if precision not in PRECISIONS:
-        logger.warning("precision %r is unknown; using fp32 (expected one of %s)",
-                       options.precision, PRECISIONS)
-        precision = "fp32"
-
-    if files.model_file is None:
-        config = paddle_infer.Config(str(files.model_dir))
-    else:
-        config = paddle_infer.Config(str(files.model_file), str(files.params_file))
-    if files.needs_legacy_ir:
-        config.enable_new_ir(False)
-    if not options.glog_info and not options.use_profile:
-        config.disable_glog_info()
-
-    config.switch_use_feed_fetch_ops(False)
-    config.delete_pass("conv_transpose_eltwiseadd_bn_fuse_pass")
-    config.set_cpu_math_library_num_threads(options.thread_num)
-    config.switch_ir_optim(options.ir_optim)
-    if options.mem_optim if mem_optim is None else mem_optim:
-        config.enable_memory_optim()
-
-    if options.device in ("gpu", "trt"):
-        _check_gpu_support(options.device)
-        config.enable_use_gpu(_GPU_MEMORY_POOL_MB, options.device_id)
-        if options.device == "trt":
-            config.enable_tensorrt_engine(
-                workspace_size=options.trt_workspace_size,
-                max_batch_size=options.trt_max_batch_size,
-                min_subgraph_size=options.min_subgraph_size,
-                precision_mode=_precision_type(precision),
-                use_static=options.use_static,
-                use_calib_mode=options.use_calib,
-            )
-            info = options.dynamic_shape_info
-            if info:
-                config.set_trt_dynamic_shape_info(
-                    info["min_input_shape"], info["max_input_shape"], info["opt_input_shape"]
-                )
-            if options.tuned_dynamic_shape_info:
-                config.enable_tuned_tensorrt_dynamic_shape(options.tuned_dynamic_shape_info, True)
-        elif precision != "fp32":
-            logger.info("precision %s only applies to TensorRT (device trt); running fp32",
-                        precision)
-        if options.trt_cache_dir:
-            config.set_optim_cache_dir(str(options.trt_cache_dir))
-    else:
-        config.disable_gpu()
-        if options.use_mkldnn:
-            config.enable_mkldnn()
-            if options.mkldnn_cache_capacity > 0:
-                config.set_mkldnn_cache_capacity(options.mkldnn_cache_capacity)
-            if options.mkldnn_op_list:
-                config.set_mkldnn_op(set(options.mkldnn_op_list))
-            if precision == "bf16":
-                config.enable_mkldnn_bfloat16()
-                if options.mkldnn_bf16_op_list:
-                    config.set_bfloat16_op(set(options.mkldnn_bf16_op_list))
-        else:
-            # oneDNN is on by default in Paddle 3 CPU builds: turn it off explicitly.
-            config.disable_mkldnn()
-        if precision == "int8":
-            logger.warning("precision int8 is not supported on CPU; running fp32")
-        elif precision == "fp16":
-            logger.info("precision fp16 has no effect on CPU; running fp32")
-        elif precision == "bf16" and not options.use_mkldnn:
-            logger.info("precision bf16 needs use_mkldnn: true on CPU; running fp32")
-    if options.collect_shape_range_info:
-        config.collect_shape_range_info(options.collect_shape_range_info)
-    if options.use_profile:
-        config.enable_profile()
-    return config
-
-
-def _check_gpu_support(device: str) -> None:
-    """Fail early, with a fix, when this Paddle build cannot use the requested device."""
-    import paddle
-    import paddle.inference as paddle_infer
-
-    if not paddle.device.is_compiled_with_cuda():
-        raise PredictorError(
-            f"device {device!r} needs a CUDA build of Paddle, but paddlepaddle "
-            f"{paddle.__version__} is a CPU build; install paddlepaddle-gpu, or run on CPU "
-            '(device_type: 0, devices: "")'
-        )
-    if device == "trt" and tuple(paddle_infer.get_trt_compile_version()) == (0, 0, 0):
-        raise PredictorError(
-            "device 'trt' (device_type: 2) needs a Paddle build compiled with TensorRT; "
-            "install a paddlepaddle-gpu wheel with TensorRT, or use device_type: 1 (GPU)"
-        )
-
-
 def _first_lines(exc: BaseException, n: int = 6) -> str:
     lines = [ln for ln in str(exc).strip().splitlines() if ln.strip()]
     text = "\n".join(lines[:n])
     return f"{type(exc).__name__}: {text}" + ("\n..." if len(lines) > n else "")
-
-
-_PADDLE_DTYPE_NAMES = {
-    "FLOAT64": "float64", "FLOAT32": "float32", "FLOAT16": "float16", "BFLOAT16": "uint16",
-    "INT64": "int64", "INT32": "int32", "UINT8": "uint8", "INT8": "int8", "BOOL": "bool",
-}
-
-
-def _handle_dtype(handle: Any) -> str:
-    """numpy dtype name of a Paddle tensor handle (float32 when Paddle cannot tell)."""
-    try:
-        return _PADDLE_DTYPE_NAMES.get(handle.type().name, "float32")
-    except Exception:  # type() throws for tensors not yet allocated
-        return "float32"
 
 
 @dataclass(frozen=True)
@@ -236,6 +128,18 @@ class _Feed:
     dtype: np.dtype
     reshape: tuple[int, ...] | None  # per-sample shape for list inputs, None if unknown
     lod_keys: tuple[str, ...]
+
+
+def _probe_once(files: ModelFiles, options: PredictorOptions) -> str:
+    """Run the child-process probe once per (program, options) and process; returns the
+    reason to fall back ("" when the backend built and ran)."""
+    from generator.runtime.backends.probe import probe_backend
+
+    key = (str(files.model_file or files.model_dir), repr(options))
+    with _PROBE_LOCK:
+        if key not in _PROBED:
+            _PROBED[key] = probe_backend(files.model_dir, options).failure
+        return _PROBED[key]
 
 
 class LocalPredictor:
@@ -255,9 +159,10 @@ class LocalPredictor:
                  use_static: bool = False, trt_cache_dir: str | None = None,
                  trt_workspace_size: int = 1 << 30, trt_max_batch_size: int = 32,
                  collect_shape_range_info: str = "", tuned_dynamic_shape_info: str = "",
-                 use_profile: bool = False, glog_info: bool = False) -> None:
+                 use_profile: bool = False, glog_info: bool = False, backend: str = "paddle",
+                 onednn_workarounds: bool = True, startup_probe: bool = True) -> None:
         if model_dir is None:  # Paddle Serving style: LocalPredictor() then load_model_config()
-            self._predictor = None
+            self._engine = None
             return
         self.model_dir = Path(model_dir)
         self.options = PredictorOptions(
@@ -270,15 +175,25 @@ class LocalPredictor:
             trt_max_batch_size=trt_max_batch_size,
             collect_shape_range_info=collect_shape_range_info,
             tuned_dynamic_shape_info=tuned_dynamic_shape_info, use_profile=use_profile,
-            glog_info=glog_info,
+            glog_info=glog_info, backend=backend, onednn_workarounds=onednn_workarounds,
+            startup_probe=startup_probe,
         )
         self.options.validate()
         self.model_files = find_model_files(self.model_dir)
-        self._mem_optim = (self.options.mem_optim
-                           and self.model_files.kind not in _MEM_OPTIM_UNSUPPORTED)
-        self._predictor = self._create_predictor()
+        #: Why the configured backend was replaced by Paddle with oneDNN off ("" if it was not).
+        self.fallback_reason = ""
+        if self.options.startup_probe and self.options.may_crash:
+            reason = _probe_once(self.model_files, self.options)
+            if reason:
+                self.fallback_reason = reason
+                asked = self.options.backend + (" with oneDNN" if self.options.use_mkldnn
+                                                and self.options.backend == "paddle" else "")
+                logger.warning("%s: %s failed in a probe process (%s); running Paddle Inference "
+                               "with oneDNN off instead", self.model_dir, asked, reason)
+                self.options = replace(self.options, backend="paddle", use_mkldnn=False)
+        self._engine = self._create_engine()
         self._load_vars()
-        self._bind_handles()
+        self._bind_fetch()
 
     # ------------------------------------------------------------------ construction
 
@@ -351,52 +266,39 @@ class LocalPredictor:
             collect_shape_range_info=str(get("collect_shape_range_info")),
             tuned_dynamic_shape_info=str(get("tuned_dynamic_shape_info")),
             use_profile=bool(local_conf.get("use_profile") or False),
+            backend=str(get("backend")), onednn_workarounds=bool(get("onednn_workarounds")),
+            startup_probe=bool(get("startup_probe")),
         )
 
     def _build_error(self, exc: BaseException, action: str = "could not be built") -> PredictorError:
-        hint = _MKLDNN_HINT if self.options.use_mkldnn else (
+        backend = self.options.backend
+        hint = _MKLDNN_HINT if self.options.use_mkldnn and backend == "paddle" else (
             "check that the folder holds a Paddle inference model this Paddle version can read "
             "(paddle.jit.save / export_model.py output) and that the options suit the device"
-        )
+            if backend == "paddle" else "set `backend: paddle` in local_service_conf")
+        engine = "Paddle predictor" if backend == "paddle" else f"{backend} model"
         return PredictorError(
-            f"{self.model_dir}: Paddle predictor {action} (layout {self.model_files.kind}; "
-            f"files: {list_dir(self.model_dir)}).\nPaddle said: {_first_lines(exc)}\n"
-            f"Hint: {hint}"
+            f"{self.model_dir}: {engine} {action} (layout {self.model_files.kind}; "
+            f"files: {list_dir(self.model_dir)}).\n{backend.capitalize()} said: "
+            f"{_first_lines(exc)}\nHint: {hint}"
         )
 
-    def _create_predictor(self) -> Any:
-        import paddle.inference as paddle_infer
-
+    def _create_engine(self) -> Engine:
         try:
-            config = build_inference_config(self.model_files, self.options,
-                                            mem_optim=self._mem_optim)
-            return paddle_infer.create_predictor(config)
+            return create_engine(self.model_files, self.options)
         except PredictorError as exc:
             if exc.__cause__ is None and str(self.model_dir) not in str(exc):
                 raise PredictorError(f"{self.model_dir}: {exc}") from None
             raise
         except Exception as exc:
-            if not (self._mem_optim and "memory_optimize_pass" in str(exc)):
-                raise self._build_error(exc) from exc
-        # Paddle 3 rejects enable_memory_optim() for new-IR programs: continue without it.
-        with _MEM_OPTIM_LOCK:
-            first = self.model_files.kind not in _MEM_OPTIM_UNSUPPORTED
-            _MEM_OPTIM_UNSUPPORTED.add(self.model_files.kind)
-        if first:
-            logger.info("mem_optim: Paddle %s cannot apply memory optimisation to %s models; "
-                        "continuing without it", _paddle_version(), self.model_files.kind)
-        self._mem_optim = False
-        try:
-            config = build_inference_config(self.model_files, self.options, mem_optim=False)
-            return paddle_infer.create_predictor(config)
-        except Exception as exc:
             raise self._build_error(exc) from exc
 
     def _load_vars(self) -> None:
         """Read the prototxt (or fall back to the model's names) and precompute feed maps."""
-        p = self._predictor
-        input_names = list(p.get_input_names())
-        output_names = list(p.get_output_names())
+        engine = self._engine
+        inputs = engine.inputs
+        outputs = engine.outputs
+        output_names = [t.name for t in outputs]
         conf_path = self.model_dir / "serving_server_conf.prototxt"
         if conf_path.is_file():
             try:
@@ -409,28 +311,30 @@ class LocalPredictor:
             logger.warning("%s: no serving_server_conf.prototxt; using the model's own input and "
                            "output names as aliases", self.model_dir)
             feed_by_name, fetch_conf = {}, []
+        # the prototxt's feed order (backends may list inputs in another order)
+        rank = {name: i for i, name in enumerate(feed_by_name)}
+        inputs = sorted(inputs, key=lambda t: rank.get(t.name, len(rank)))
         feed_vars: list[VarInfo] = []
-        for name in input_names:
-            var = feed_by_name.get(name)
+        for t in inputs:
+            var = feed_by_name.get(t.name)
             if var is None:
-                dtype = _handle_dtype(p.get_input_handle(name))
-                var = VarInfo(name, name, DTYPE_TO_CODE.get(dtype, 1), (), False)
+                var = VarInfo(t.name, t.name, DTYPE_TO_CODE.get(t.dtype, 1), (), False)
             feed_vars.append(var)
+        # every name a backend accepts for an output -> the engine's name for it
+        self._engine_name = {n: t.name for t in outputs for n in (t.name, *t.aliases)}
         if fetch_conf:
-            known = set(output_names)
-            fetch_vars = [v for v in fetch_conf if v.name in known]
-            unknown = [v.name for v in fetch_conf if v.name not in known]
+            fetch_vars = [v for v in fetch_conf if v.name in self._engine_name]
+            unknown = [v.name for v in fetch_conf if v.name not in self._engine_name]
             if unknown:
                 logger.warning("%s: fetch vars %s of serving_server_conf.prototxt are not model "
                                "outputs %s; ignored", self.model_dir, unknown, output_names)
         else:
-            fetch_vars = [
-                VarInfo(n, n, DTYPE_TO_CODE.get(_handle_dtype(p.get_output_handle(n)), 1), ())
-                for n in output_names
-            ]
+            fetch_vars = [VarInfo(t.name, t.name, DTYPE_TO_CODE.get(t.dtype, 1), ())
+                          for t in outputs]
         self._feed_vars = feed_vars
         self._fetch_vars = fetch_vars
         self._output_names = output_names
+        self._input_info = {t.name: t for t in inputs}
         self._feeds = [
             _Feed(
                 alias=v.alias_name, name=v.name, dtype=np.dtype(v.dtype),
@@ -442,27 +346,32 @@ class LocalPredictor:
         ]
         self._feed_names = [v.alias_name for v in feed_vars]
 
-    def _bind_handles(self) -> None:
-        """Fetch the zero-copy handles once; they stay valid for the predictor's life."""
-        p = self._predictor
-        self._in_handles = [p.get_input_handle(f.name) for f in self._feeds]
-        self._lod_set = [False] * len(self._feeds)
-        out_handles = {n: p.get_output_handle(n) for n in self._output_names}
-        self._out_positional = [(n, out_handles[n]) for n in self._output_names]
-        self._fetch_by_key: dict[str, tuple[str, Any]] = {}
+    def _bind_fetch(self) -> None:
+        """Map fetch keys (aliases and model names) to engine output names once."""
+        self._fetch_by_key: dict[str, tuple[str, str]] = {}
         for n in self._output_names:  # model names work too, keyed by themselves
-            self._fetch_by_key[n] = (n, out_handles[n])
+            self._fetch_by_key[n] = (n, n)
         for v in self._fetch_vars:
-            self._fetch_by_key[v.alias_name] = (v.alias_name, out_handles[v.name])
+            self._fetch_by_key[v.alias_name] = (v.alias_name, self._engine_name[v.name])
         self._all_fetch = [self._fetch_by_key[v.alias_name] for v in self._fetch_vars]
-        self._fetch_cache: dict[tuple[str, ...], list[tuple[str, Any]]] = {}
+        self._fetch_cache: dict[tuple[str, ...], list[tuple[str, str]]] = {}
 
     # ------------------------------------------------------------------ metadata
 
     @property
+    def backend(self) -> str:
+        """The backend that runs the model (after any probe fallback)."""
+        return self.options.backend
+
+    @property
+    def releases_gil(self) -> bool:
+        """Whether inference lets other Python threads run (OpenVINO, ONNX Runtime)."""
+        return bool(self._engine.releases_gil)
+
+    @property
     def memory_optim_enabled(self) -> bool:
         """Whether `enable_memory_optim()` is in effect (False where Paddle 3 rejected it)."""
-        return self._mem_optim
+        return bool(getattr(self._engine, "memory_optim", False))
 
     @property
     def feed_names(self) -> list[str]:
@@ -484,7 +393,7 @@ class LocalPredictor:
 
     # ------------------------------------------------------------------ inference
 
-    def _resolve_fetch(self, fetch: list[str] | tuple[str, ...]) -> list[tuple[str, Any]]:
+    def _resolve_fetch(self, fetch: list[str] | tuple[str, ...]) -> list[tuple[str, str]]:
         key = tuple(fetch)
         cached = self._fetch_cache.get(key)
         if cached is not None:
@@ -493,14 +402,14 @@ class LocalPredictor:
         missing = [f for f in key if f not in self._fetch_by_key]
         if not found and key:
             # Paddle Serving <= 0.6 models: match requested names to outputs by position.
-            if len(key) > len(self._out_positional):
+            if len(key) > len(self._output_names):
                 raise PredictorError(
                     f"{self.model_dir}: fetch {list(key)} matches no output; available: "
                     f"{self.fetch_names} (model outputs {self._output_names})"
                 )
             logger.warning("%s: fetch %s matches no output name; matching by position to %s",
                            self.model_dir, list(key), self._output_names[: len(key)])
-            found = [(f, h) for f, (_, h) in zip(key, self._out_positional, strict=False)]
+            found = [(f, n) for f, n in zip(key, self._output_names, strict=False)]
         elif missing:
             raise PredictorError(
                 f"{self.model_dir}: unknown fetch name(s) {missing}; available: "
@@ -518,9 +427,11 @@ class LocalPredictor:
         `fetch` selects outputs by alias (None: all); LoD outputs also return
         `<alias>.lod` (int32).
         """
-        if self._predictor is None:
+        if self._engine is None:
             raise PredictorError("LocalPredictor has no model: call load_model_config(path) first")
-        for i, f in enumerate(self._feeds):
+        arrays: dict[str, np.ndarray] = {}
+        lods: dict[str, list[int]] = {}
+        for f in self._feeds:
             value = feed.get(f.alias)
             if value is None:
                 value = feed.get(f.name)
@@ -539,91 +450,80 @@ class LocalPredictor:
                 arr = arr[np.newaxis]
             if not arr.flags.c_contiguous:
                 arr = np.ascontiguousarray(arr)
-            handle = self._in_handles[i]
-            handle.copy_from_cpu(arr)  # also sets the shape
+            arrays[f.name] = arr
             lod = feed.get(f.lod_keys[0])
             if lod is None:
                 lod = feed.get(f.lod_keys[1])
             if lod is not None:
-                handle.set_lod([[int(x) for x in lod]])
-                self._lod_set[i] = True
-            elif self._lod_set[i]:
-                handle.set_lod([])
-                self._lod_set[i] = False
+                lods[f.name] = [int(x) for x in lod]
+        targets = self._all_fetch if fetch is None else self._resolve_fetch(fetch)
         try:
-            self._predictor.run()
+            results = self._engine.run(arrays, lods, [name for _, name in targets])
+        except PredictorError:
+            raise
         except Exception as exc:
-            shapes = {f.alias: list(h.shape()) for f, h in zip(self._feeds, self._in_handles,
-                                                                 strict=True)}
+            shapes = {f.alias: list(arrays[f.name].shape) for f in self._feeds}
             raise self._build_error(exc, f"failed to run (log_id {log_id}, input shapes "
                                          f"{shapes})") from exc
-        targets = self._all_fetch if fetch is None else self._resolve_fetch(fetch)
         out: dict[str, np.ndarray] = {}
-        for alias, handle in targets:
-            arr = handle.copy_to_cpu()
+        for alias, name in targets:
+            arr, lod = results[name]
             out[alias] = arr
-            lod = handle.lod()
-            # Paddle 3 (PIR) leaves an output's LoD from an earlier run in place: only report
-            # a LoD that is consistent with this output (last offset == number of rows).
-            if lod and lod[0] and arr.ndim and lod[0][-1] == arr.shape[0]:
-                out[alias + ".lod"] = np.asarray(lod[0], dtype=np.int32)
+            if lod is not None:
+                out[alias + ".lod"] = np.asarray(lod, dtype=np.int32)
         return out
 
     def clone(self) -> LocalPredictor:
-        """A new predictor sharing this one's weights (`Predictor.clone()`), for another thread.
-
-        If Paddle cannot clone, a fresh predictor is created from the same options.
-        """
+        """A new predictor sharing this one's weights, for another thread."""
         twin = object.__new__(LocalPredictor)
-        twin.model_dir = self.model_dir
-        twin.options = self.options
-        twin.model_files = self.model_files
-        twin._mem_optim = self._mem_optim
-        try:
-            twin._predictor = self._predictor.clone()
-        except Exception as exc:
-            logger.info("%s: Predictor.clone() failed (%s); creating a new predictor",
-                        self.model_dir, _first_lines(exc, 1))
-            twin._predictor = twin._create_predictor()
-        twin._feed_vars = self._feed_vars
-        twin._fetch_vars = self._fetch_vars
-        twin._output_names = self._output_names
-        twin._feeds = self._feeds
-        twin._feed_names = self._feed_names
-        twin._bind_handles()
+        twin.__dict__.update(self.__dict__)
+        twin._engine = self._engine.clone()
+        twin._fetch_cache = {}
         return twin
 
-    def warmup(self, batch_size: int = 1) -> bool:
-        """Run one inference on dummy inputs if every feed shape is fully known.
+    def warmup_feed(self, batch_size: int = 1) -> dict[str, np.ndarray] | None:
+        """Dummy inputs of the model's real rank and dtype (None if a rank is unknown).
 
-        Zeros are fed, except `scale_factor` (ones) and `im_shape` (the image's H, W).
-        Returns False (and runs nothing) when a feed shape is unknown or variable.
+        Dimensions come from the model where they are fixed, else from the prototxt, else
+        WARMUP_IMAGE_SIDE for image sides and 1 otherwise. Zeros are fed, except
+        `scale_factor` (ones) and `im_shape` (the image's H, W).
         """
-        if any(f.reshape is None or not f.reshape or 0 in f.reshape for f in self._feeds):
-            return False
-        image = next((f.reshape for f in self._feeds if len(f.reshape) == 3), None)
+        shapes: dict[str, tuple[int, ...]] = {}
+        for f in self._feeds:
+            info = self._input_info.get(f.name)
+            dims = list(info.shape) if info is not None and info.shape else None
+            if dims is None:
+                if f.reshape is None:
+                    return None
+                dims = [-1, *f.reshape]
+            known = f.reshape if f.reshape and len(f.reshape) == len(dims) - 1 else None
+            for i in range(1, len(dims)):
+                if dims[i] < 0:
+                    dims[i] = known[i - 1] if known and known[i - 1] > 0 else (
+                        WARMUP_IMAGE_SIDE if len(dims) == 4 and i >= 2 else 1)
+            dims[0] = batch_size
+            shapes[f.name] = tuple(dims)
+        image = next((s for s in shapes.values() if len(s) == 4), None)
         feed: dict[str, np.ndarray] = {}
         for f in self._feeds:
-            shape = (batch_size, *f.reshape)
+            shape = shapes[f.name]
             if "scale_factor" in f.name:
                 feed[f.alias] = np.ones(shape, dtype=f.dtype)
-            elif "im_shape" in f.name and image is not None and f.reshape == (2,):
-                feed[f.alias] = np.tile(np.asarray(image[1:], dtype=f.dtype), (batch_size, 1))
+            elif "im_shape" in f.name and image is not None and shape[1:] == (2,):
+                feed[f.alias] = np.tile(np.asarray(image[2:], dtype=f.dtype), (batch_size, 1))
             else:
                 feed[f.alias] = np.zeros(shape, dtype=f.dtype)
+        return feed
+
+    def warmup(self, batch_size: int = 1) -> bool:
+        """Run one inference on `warmup_feed` inputs; False (nothing run) if a rank is unknown."""
+        feed = self.warmup_feed(batch_size)
+        if feed is None:
+            return False
         self.predict(feed, batch=True, log_id=-1)
         return True
 
     def __repr__(self) -> str:
         return (f"LocalPredictor({str(self.model_dir)!r}, kind={self.model_files.kind}, "
-                f"device={self.options.device}, feed={self._feed_names}, "
-                f"fetch={self.fetch_names})")
-
-
-def _paddle_version() -> str:
-    try:
-        import paddle
-
-        return str(paddle.__version__)
-    except Exception:
-        return "?"
+                f"backend={self.backend}, device={self.options.device}, "
+                f"feed={self._feed_names}, fetch={self.fetch_names})")

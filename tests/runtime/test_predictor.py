@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import shutil
 import threading
 from pathlib import Path
@@ -412,12 +413,22 @@ def test_warmup(uci_predictor, det_predictor, tmp_path):
     write_serving_server(cls)  # H, W unknown -> shape [3, -1, -1]
     assert read_model_config(cls.model_dir).feed_vars[0].shape == (3, -1, -1)
     p = LocalPredictor(cls.model_dir)
-    assert p.warmup() is False
+    # the model's own rank and dtype: x is [-1, 3, -1, -1] float32 in the program
+    feed = p.warmup_feed(batch_size=2)
+    assert feed["x"].shape == (2, 3, 64, 64) and feed["x"].dtype == np.float32
+    assert p.warmup() is True
     out = p.predict({"x": cls.example_feed(batch=2)["x"]})
     assert out[p.fetch_names[0]].shape == (2, 4)
     np.testing.assert_allclose(out[p.fetch_names[0]].sum(axis=1), 1.0, rtol=1e-5)
-    (cls.model_dir / "serving_server_conf.prototxt").unlink()
-    assert LocalPredictor(cls.model_dir).warmup() is False
+    # Paddle Serving's converter drops the dynamic dims (x [-1, 3, -1, -1] becomes shape: 3)
+    conf = cls.model_dir / "serving_server_conf.prototxt"
+    conf.write_text(re.sub(r"\n\s*shape: -1", "", conf.read_text()))
+    assert read_model_config(cls.model_dir).feed_vars[0].shape == (3,)
+    truncated = LocalPredictor(cls.model_dir)
+    assert truncated.warmup_feed()["x"].shape == (1, 3, 64, 64)
+    assert truncated.warmup() is True
+    conf.unlink()
+    assert LocalPredictor(cls.model_dir).warmup() is True
 
 
 # ----------------------------------------------------------------------------- real uci model

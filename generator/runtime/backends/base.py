@@ -1,0 +1,57 @@
+"""The interface every inference backend implements (Paddle Inference, OpenVINO, ONNX Runtime).
+
+`LocalPredictor` keeps Paddle Serving's alias names, dtype casts, LoD keys and fetch selection;
+an `Engine` only runs one loaded model on named arrays. Engines are not thread safe: each worker
+thread uses its own `clone()`, which shares the loaded weights.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+#: The backends `local_service_conf.backend` accepts (Paddle when the key is absent).
+BACKENDS = ("paddle", "openvino", "onnxruntime")
+
+#: One output: its array and, for LoD tensors, the level-0 offsets (None otherwise).
+Output = tuple[np.ndarray, list[int] | None]
+
+
+@dataclass(frozen=True)
+class TensorInfo:
+    """A model input or output as the backend sees it: name, numpy dtype name, shape (-1 for
+    a dynamic dimension; empty when the backend cannot tell), and other names the backend
+    also accepts for it (OpenVINO keeps several tensor names for one output)."""
+
+    name: str
+    dtype: str
+    shape: tuple[int, ...]
+    aliases: tuple[str, ...] = ()
+
+
+class Engine(Protocol):
+    """One model loaded on one backend."""
+
+    #: backend name, one of BACKENDS
+    backend: str
+    #: True when `run` releases the GIL (other Python threads progress during inference)
+    releases_gil: bool
+
+    @property
+    def inputs(self) -> list[TensorInfo]:
+        """The model's inputs, in the model's order (names are the program's feed names)."""
+
+    @property
+    def outputs(self) -> list[TensorInfo]:
+        """The model's outputs, in the model's order (names are the program's fetch names)."""
+
+    def run(self, inputs: dict[str, np.ndarray], lods: dict[str, list[int]],
+            outputs: list[str]) -> dict[str, Output]:
+        """Run once on C-contiguous arrays keyed by input name (every input given, already of
+        the input's dtype); `lods` maps input names to level-0 offsets. Returns the requested
+        outputs by name. Raises the backend's own exception on failure."""
+
+    def clone(self) -> Engine:
+        """Another engine on the same loaded model, for another thread."""

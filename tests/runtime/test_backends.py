@@ -1,0 +1,133 @@
+"""Inference backends behind LocalPredictor, with real Paddle, OpenVINO and (where installed)
+ONNX Runtime on CPU: oneDNN with the Paddle 3.3.1 workarounds, the child-process probe that
+survives a real oneDNN crash, and each backend's outputs against Paddle with oneDNN off."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pytest
+
+from generator.quality.backend_parity import outputs_equivalent
+from generator.runtime.backends.paddle_backend import (
+    ONEDNN_DOUBLE_ATTR_PASSES,
+    onednn_workaround_passes,
+)
+from generator.runtime.errors import PredictorError
+from generator.runtime.model_files import find_model_files
+from generator.runtime.predictor import LocalPredictor
+from tests.helpers.tiny_models import save_conv_classifier, save_tiny_yolo, write_serving_server
+
+
+@pytest.fixture(scope="module")
+def yolo(tmp_path_factory):
+    root = tmp_path_factory.mktemp("yolo")
+    models = {fmt: save_tiny_yolo(root / fmt, fmt=fmt, image_size=None)
+              for fmt in ("pir", "legacy")}
+    for m in models.values():
+        write_serving_server(m, feed_alias_names=["image", "im_shape", "scale_factor"],
+                             fetch_alias_names=["bbox", "bbox_num"], sort_fetch=False)
+    return models
+
+
+@pytest.fixture(scope="module")
+def classifier(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cls")
+    models = {fmt: save_conv_classifier(root / fmt, fmt=fmt, image_size=None)
+              for fmt in ("pir", "legacy")}
+    for m in models.values():
+        write_serving_server(m)
+    return models
+
+
+def _feed(model, batch: int = 2, side: int = 96) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(7)
+    feed = {"image": rng.uniform(-1, 1, (batch, 3, side, side)).astype("float32"),
+            "im_shape": np.full((batch, 2), side, "float32"),
+            "scale_factor": np.ones((batch, 2), "float32")}
+    if model.input_names == ["x"]:
+        return {"x": feed["image"]}
+    return feed
+
+
+def _reference(model, feed):
+    return LocalPredictor(model.model_dir, use_mkldnn=False).predict(feed)
+
+
+def test_workaround_passes_only_for_pir_programs_with_double_attributes(yolo, classifier):
+    assert onednn_workaround_passes(find_model_files(yolo["pir"].model_dir)) == \
+        ONEDNN_DOUBLE_ATTR_PASSES
+    assert onednn_workaround_passes(find_model_files(yolo["legacy"].model_dir)) == ()
+    assert onednn_workaround_passes(find_model_files(classifier["pir"].model_dir)) == ()
+
+
+@pytest.mark.slow
+def test_a_real_onednn_crash_in_the_probe_falls_back_to_onednn_off(yolo, caplog):
+    """Without the workarounds, Paddle 3.3.1 + oneDNN dies with SIGSEGV on this program: the
+    probe child dies, the predictor runs oneDNN off, says why, and answers correctly."""
+    m = yolo["pir"]
+    feed = _feed(m)
+    with caplog.at_level(logging.WARNING, logger="generator.runtime.predictor"):
+        p = LocalPredictor(m.model_dir, use_mkldnn=True, onednn_workarounds=False)
+    assert "SIGSEGV" in p.fallback_reason
+    assert p.backend == "paddle" and p.options.use_mkldnn is False
+    assert any("oneDNN off instead" in r.getMessage() for r in caplog.records)
+    got, want = p.predict(feed), _reference(m, feed)
+    for k, v in want.items():
+        np.testing.assert_array_equal(got[k], v)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fmt", ["pir", "legacy"])
+def test_onednn_detector_equals_onednn_off(yolo, fmt):
+    m = yolo[fmt]
+    feed = _feed(m)
+    p = LocalPredictor(m.model_dir, use_mkldnn=True)
+    assert p.fallback_reason == "" and p.options.use_mkldnn is True
+    want = _reference(m, feed)
+    assert want["bbox_num"].sum() > 0 and want["bbox"][:, 1].std() > 0  # not degenerate
+    ok, summary = outputs_equivalent(p.predict(feed), want)
+    assert ok, summary
+
+
+@pytest.mark.parametrize("fmt", ["pir", "legacy"])
+def test_onednn_classifier_equals_onednn_off(classifier, fmt):
+    m = classifier[fmt]
+    feed = _feed(m)
+    p = LocalPredictor(m.model_dir, use_mkldnn=True)
+    assert p.options.use_mkldnn is True
+    ok, summary = outputs_equivalent(p.predict(feed), _reference(m, feed))
+    assert ok, summary
+
+
+def test_openvino_detector_and_classifier_equal_paddle(yolo, classifier):
+    pytest.importorskip("openvino", reason="the openvino extra is not installed")
+    for m in (yolo["legacy"], classifier["legacy"]):
+        p = LocalPredictor(m.model_dir, backend="openvino", thread_num=1)
+        assert p.backend == "openvino" and p.releases_gil and p.fallback_reason == ""
+        assert p.feed_names == [v.name for v in m.inputs]  # the prototxt's order
+        for batch in (1, 3):
+            feed = _feed(m, batch=batch)
+            ok, summary = outputs_equivalent(p.predict(feed), _reference(m, feed))
+            assert ok, f"batch {batch}: {summary}"
+        twin = p.clone()  # its own infer request on the same compiled model
+        feed = _feed(m, batch=1, side=64)
+        ok, summary = outputs_equivalent(twin.predict(feed), p.predict(feed))
+        assert ok, summary
+
+
+def test_openvino_refuses_pir_programs_with_the_fix(yolo):
+    pytest.importorskip("openvino", reason="the openvino extra is not installed")
+    with pytest.raises(PredictorError, match="model_format legacy"):
+        LocalPredictor(yolo["pir"].model_dir, backend="openvino", startup_probe=False)
+
+
+def test_unknown_backend_and_lod_inputs_are_clear_errors(yolo):
+    with pytest.raises(PredictorError, match="backend must be one of"):
+        LocalPredictor(yolo["legacy"].model_dir, backend="tensorflow")
+    pytest.importorskip("openvino", reason="the openvino extra is not installed")
+    p = LocalPredictor(yolo["legacy"].model_dir, backend="openvino", startup_probe=False)
+    feed = {**_feed(yolo["legacy"], batch=1), "image.lod": [0, 1]}
+    with pytest.raises(PredictorError, match="LoD"):
+        p.predict(feed)
