@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import sys
 from pathlib import Path
 
@@ -26,6 +27,13 @@ import click
               help="Run on the GPU with TensorRT at this precision.")
 @click.option("--http-port", type=click.IntRange(1, 65535), help="HTTP port.")
 @click.option("--rpc-port", type=click.IntRange(1, 65535), help="gRPC port.")
+@click.option("--host", metavar="ADDRESS",
+              help="Listen address of `python web_service.py` [default: 127.0.0.1, this "
+                   "machine only; 0.0.0.0: all interfaces]. The Dockerfile and k8s/ listen on "
+                   "0.0.0.0 whatever this is.")
+@click.option("--image", metavar="REGISTRY/NAME:TAG",
+              help="Container image named in the Kubernetes manifests and the README "
+                   "[default: <name>-serving:latest].")
 @click.option("--overwrite", is_flag=True,
               help="Regenerate an output folder that `scaffold new` made: files you added are "
                    "kept; files you changed are refused (see --force).")
@@ -45,7 +53,8 @@ import click
                    "build) on a machine that has never seen this repository.")
 def command(config: Path | None, model_dir: Path | None, opts: tuple[str, ...],
             output: Path | None, name: str | None, device: str | None, trt: str | None,
-            http_port: int | None, rpc_port: int | None, overwrite: bool, force: bool,
+            http_port: int | None, rpc_port: int | None, host: str | None,
+            image: str | None, overwrite: bool, force: bool,
             update: bool, dry_run: bool, verify: bool, ppdet_root: Path | None,
             vendor: bool) -> None:
     """Generate a ready-to-run Paddle Serving Pipeline service folder."""
@@ -61,7 +70,7 @@ def command(config: Path | None, model_dir: Path | None, opts: tuple[str, ...],
                                 output=output, name=name, device=device, trt=trt,
                                 http_port=http_port, rpc_port=rpc_port, overwrite=overwrite,
                                 verify=verify, ppdet_root=ppdet_root, vendor=vendor,
-                                force=force, update=update)
+                                force=force, update=update, host=host, image=image)
     if force and not (overwrite or update):
         click.echo("Error: --force only applies with --overwrite (or --update)", err=True)
         sys.exit(2)
@@ -95,6 +104,8 @@ def command(config: Path | None, model_dir: Path | None, opts: tuple[str, ...],
                f"{len(result.files)} files)")
     if plan.random_weights:
         click.echo("note: the model has RANDOM weights (no weights given)", err=True)
-    click.echo(f"run:   cd {result.output} && python web_service.py")
+    python = shlex.quote(sys.executable)  # the interpreter that has this package installed
+    click.echo(f"run:   cd {shlex.quote(str(result.output))} && {python} web_service.py   "
+               f"(listens on {s.host})")
     click.echo(f"http:  http://127.0.0.1:{s.http_port}/{plan.name}/prediction")
     click.echo(f"grpc:  127.0.0.1:{s.rpc_port}")

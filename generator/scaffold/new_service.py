@@ -27,12 +27,13 @@ from generator.scaffold.ownership import (
     read_record,
 )
 from generator.scaffold.render import SERVICE_TEMPLATES, render_service
-from generator.scaffold.settings import ServiceSettings, parse_service_section
+from generator.scaffold.settings import ServiceSettings, bind_hosts, parse_service_section
 
 OP_CLASSES = {"detection": "DetectionOp", "classification": "ClassificationOp",
               "segmentation": "SegmentationOp", "embedding": "EmbeddingOp"}
 MODEL_FILES = ("serving_server/", "serving_client/")
 PRESTOP_SLEEP_S = 5
+CONTAINER_UID = 10001  # the non-root user of the generated image and Deployment
 
 
 @dataclass
@@ -162,7 +163,8 @@ def plan_service(request: NewServiceRequest) -> ServicePlan:
             f"of {', '.join(model_source.SERVICE_TASKS)}")
     settings = parse_service_section(
         (cfg or {}).get("service"), where=where, device=request.device, trt=request.trt,
-        http_port=request.http_port, rpc_port=request.rpc_port)
+        http_port=request.http_port, rpc_port=request.rpc_port, host=request.host,
+        image=request.image)
     if request.device == "cpu" and request.trt:
         raise ScaffoldConfigError("--trt needs the GPU: drop --device cpu (or --trt)")
     if request.name is not None:
@@ -281,6 +283,9 @@ def _record(plan: ServicePlan, now: _dt.datetime) -> str:
             "trt": r.trt,
             "http_port": r.http_port,
             "rpc_port": r.rpc_port,
+            "host": r.host,
+            "image": r.image,
+            "vendor": r.vendor,
         },
         "task": plan.task,
         "title": plan.title,
@@ -311,6 +316,8 @@ def _context(plan: ServicePlan, deploy_file: str, deploy: Any, folder: Path) -> 
         "prestop_sleep_s": PRESTOP_SLEEP_S, "random_weights": plan.random_weights,
         "weights_hint": plan.weights_hint, "source_desc": plan.source_desc,
         "vendored": plan.request.vendor,
+        "http_host": bind_hosts(s.host)[0], "rpc_host": bind_hosts(s.host)[1],
+        "container_uid": CONTAINER_UID,
     }
 
 

@@ -7,6 +7,8 @@ did-you-mean hint.
     service:
       http_port: 18080            # HTTP/JSON port (POST /<name>/prediction, /health/*, /metrics)
       rpc_port: 9998              # gRPC port (PipelineClient)
+      host: 127.0.0.1             # listen address of both (0.0.0.0: all interfaces; the
+                                  # Dockerfile and k8s/ pass --host 0.0.0.0 themselves)
       worker_num: 4               # gRPC server threads
       is_thread_op: true          # Ops as threads (false: processes)
       concurrency: 1              # threads/processes running the model Op
@@ -28,7 +30,8 @@ did-you-mean hint.
       top_k: 5                    # classification: classes returned
       normalize: false            # embedding: L2-normalise the vector
       title: null                 # display title (README, clients); default: the config name
-      image: null                 # container image; default <name>-serving:latest
+      image: null                 # container image (REGISTRY/NAME:TAG); default
+                                  # <name>-serving:latest
       replicas: 1                 # Kubernetes Deployment replicas (HPA minimum)
       max_replicas: 4             # HPA maximum
       target_cpu_percent: 70      # HPA target average CPU utilisation
@@ -49,6 +52,32 @@ DEVICES = ("cpu", "gpu")
 TRT_PRECISIONS = ("fp32", "fp16", "int8")
 _QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|Ki|Mi|Gi|Ti)?$")
 _DEVICE_IDS = re.compile(r"^[0-9]+(,[0-9]+)*$")
+_HOSTNAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+                       r"(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
+_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_IMAGE = re.compile(rf"^(?:[A-Za-z0-9.-]+(?::[0-9]+)?/)?{_COMPONENT}(?:/{_COMPONENT})*"
+                    r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[0-9a-f]{64})?$")
+
+
+def bind_hosts(host: str) -> tuple[str, str]:
+    """(http_host, rpc_host) of config.yml for one listen address (gRPC wants `[v6]`)."""
+    bare = host.strip("[]")
+    return bare, f"[{bare}]" if ":" in bare else bare
+
+
+def check_host(host: object) -> str | None:
+    """An error message for a listen address, or None when valid (an IP or a host name)."""
+    import ipaddress
+
+    if isinstance(host, str):
+        try:
+            ipaddress.ip_address(host.strip("[]"))
+            return None
+        except ValueError:
+            if _HOSTNAME.match(host):
+                return None
+    return ("expected an IP address or host name to listen on, e.g. 127.0.0.1 (this machine "
+            f"only) or 0.0.0.0 (all interfaces), found {host!r}")
 
 
 @dataclass(frozen=True)
@@ -57,6 +86,7 @@ class ServiceSettings:
 
     http_port: int = 18080
     rpc_port: int = 9998
+    host: str = "127.0.0.1"
     worker_num: int = 4
     is_thread_op: bool = True
     concurrency: int = 1
@@ -135,6 +165,11 @@ def _check(key: str, v: Any) -> str | None:
     if key == "draw_threshold":
         ok = v is None or (isinstance(v, int | float) and not isinstance(v, bool) and 0 <= v <= 1)
         return None if ok else f"expected null or a number in [0, 1], found {v!r}"
+    if key == "host":
+        return check_host(v)
+    if key == "image" and v is not None and isinstance(v, str) and not _IMAGE.match(v):
+        return ("expected a container image reference REGISTRY/NAME:TAG (lower-case name), "
+                f"e.g. registry.example.com/team/detector:1.0, found {v!r}")
     if key in ("title", "image"):
         ok = v is None or (isinstance(v, str) and v.strip() and "\n" not in v)
         return None if ok else f"expected null or a one-line non-empty string, found {v!r}"
