@@ -49,6 +49,7 @@ class PipelineServer:
         self._tracer_stop = threading.Event()
         self.rpc_port: int | None = None
         self.http_port: int | None = None
+        self.models: Any = None
 
     # ------------------------------------------------------------- set-up
     def set_response_op(self, response_op: ResponseOp) -> None:
@@ -115,6 +116,8 @@ class PipelineServer:
     def start(self, reuse_port: bool = False) -> None:
         """Build the DAG (predictors, workers), then open the gRPC and HTTP ports. Non-blocking."""
         from generator.runtime.http_gateway import HttpGateway
+        from generator.runtime.oip_grpc import OipGrpcService
+        from generator.runtime.oip_rest import OipRestRouter
         from generator.runtime.proto import pipeline_service_handler
 
         conf = self.config
@@ -131,6 +134,8 @@ class PipelineServer:
                 thread_name_prefix="grpc"),
             options=options)
         self._grpc.add_generic_rpc_handlers((pipeline_service_handler(self._inference),))
+        self.models = self._model_registry()  # Open Inference Protocol, gRPC and REST
+        self._grpc.add_generic_rpc_handlers((OipGrpcService(self.models).handler(),))
         self._add_health()
         if conf.get("rpc_port"):
             address = f"{conf['rpc_host']}:{conf['rpc_port']}"
@@ -151,7 +156,9 @@ class PipelineServer:
         if conf.get("http_port"):
             self._http = HttpGateway(self._inference, host=conf["http_host"],
                                      port=conf["http_port"], max_body_bytes=limit,
-                                     get_routes=routes, **({"reuse_port": True} if reuse_port else {}))
+                                     get_routes=routes, routers=[OipRestRouter(self.models)],
+                                     max_workers=max(32, conf["worker_num"]),
+                                     **({"reuse_port": True} if reuse_port else {}))
             self._start_listener(self._http, "HTTP", "http_port")
             self.http_port = self._http.port
         prom_port = conf["dag"].get("prometheus_port")
@@ -164,6 +171,14 @@ class PipelineServer:
         self._start_tracer(conf["dag"]["tracer"]["interval_s"])
         _LOGGER.info("service '%s' ready: gRPC port %s, HTTP port %s (POST /%s/prediction)",
                      self._name or "*", self.rpc_port, self.http_port, self._name or "{name}")
+
+    def _model_registry(self) -> Any:
+        """The Open Inference Protocol models: `{name}` (the pipeline), `{name}-model`."""
+        from generator import __version__
+        from generator.runtime.oip_models import build_registry
+
+        return build_registry(self._name or "default", self._inference, self._ready,
+                              self._dag.ops if self._dag is not None else [], __version__)
 
     def _start_listener(self, gateway: Any, what: str, key: str) -> None:
         try:

@@ -69,6 +69,14 @@ class ImageModelOp(Op):
         self.labels = (read_labels(self.labels_path) if self.labels_path
                        and self.labels_path.is_file() else list(self.deploy.labels))
 
+    def oip_signature(self) -> tuple[list, list]:
+        """Open Inference Protocol inputs and outputs of the service: `image`, a BYTES tensor
+        of encoded image files (one element per image), and `image`, their JSON results."""
+        from generator.runtime.oip_models import TensorSpec
+
+        return ([TensorSpec("image", "BYTES", [-1], base64=True)],
+                [TensorSpec("image", "BYTES", [-1])])
+
     def _request(self, input_dicts: dict) -> dict:
         if len(input_dicts) != 1:
             raise CustomException(ErrorCode.NOT_IMPLEMENTED,

@@ -1,0 +1,209 @@
+"""Open Inference Protocol REST endpoints (KServe v2) on the HTTP port, with the binary-tensor
+extension (`Inference-Header-Content-Length`: a JSON header, then the raw tensor bytes).
+
+    GET  /v2                                  server metadata
+    GET  /v2/health/live | /v2/health/ready   200, or 400 (empty body)
+    GET  /v2/models/{m}[/versions/{v}]        model metadata
+    GET  /v2/models/{m}[/versions/{v}]/ready  200, or 400 (empty body)
+    POST /v2/models/{m}[/versions/{v}]/infer  inference
+
+Errors are `{"error": "<message>"}` with 400 (bad request), 404 (unknown model or path),
+405, 413, 503 (not ready) or 500.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from generator.runtime.http_app import TEXT, BodyError, HttpRequest, HttpResponse
+from generator.runtime.oip_models import INVALID, ModelRegistry, OipError
+from generator.runtime.oip_tensors import (
+    TensorError,
+    datatype_of,
+    decode_raw,
+    encode_raw,
+    from_json_data,
+    to_json_data,
+)
+
+HEADER_LENGTH = "inference-header-content-length"
+Handler = Callable[[HttpRequest], HttpResponse]
+
+
+def error(status: int, message: str) -> HttpResponse:
+    """The protocol's error answer."""
+    return HttpResponse(status, json.dumps({"error": message}, ensure_ascii=False).encode(
+        "utf-8", "backslashreplace"))
+
+
+def _json(document: Any) -> HttpResponse:
+    return HttpResponse(200, json.dumps(document, separators=(",", ":")).encode())
+
+
+def _status(ok: bool) -> HttpResponse:
+    return HttpResponse(200 if ok else 400, b"", TEXT)
+
+
+class OipRestRouter:
+    """`http_app.Router` for the `/v2` endpoints of the registry's models."""
+
+    def __init__(self, registry: ModelRegistry) -> None:
+        self.registry = registry
+
+    def body_error(self, exc: BodyError) -> HttpResponse:
+        return error(exc.status, str(exc))
+
+    def match(self, method: str, segments: list[str]) -> Handler | None:
+        if not segments or segments[0] != "v2":
+            return None
+        rest = segments[1:]
+        want = "GET"
+        handler: Handler | None = None
+        if rest in ([], [""]):
+            handler = self._server_metadata
+        elif rest in (["health", "live"], ["health", "ready"]):
+            handler = self._health_live if rest[1] == "live" else self._health_ready
+        elif len(rest) >= 2 and rest[0] == "models":
+            name, version, tail = self._model_path(rest[1:])
+            if tail == []:
+                handler = lambda r: _json(self.registry.metadata(name, version))  # noqa: E731
+            elif tail == ["ready"]:
+                handler = lambda r: self._model_ready(name, version)  # noqa: E731
+            elif tail == ["infer"]:
+                want = "POST"
+                handler = lambda r: self._infer(name, version, r)  # noqa: E731
+        if handler is None:
+            return lambda r: error(404, f"no such endpoint: {r.method} {r.path}")
+        if method != want and not (want == "GET" and method == "HEAD"):
+            return lambda r: error(405, f"{r.path} takes {want}, not {r.method}")
+        return self._guard(handler)
+
+    @staticmethod
+    def _model_path(parts: list[str]) -> tuple[str, str, list[str] | None]:
+        name, tail = parts[0], parts[1:]
+        version = ""
+        if len(tail) >= 2 and tail[0] == "versions":
+            version, tail = tail[1], tail[2:]
+        return name, version, tail
+
+    @staticmethod
+    def _guard(handler: Handler) -> Handler:
+        def run(request: HttpRequest) -> HttpResponse:
+            try:
+                return handler(request)
+            except OipError as exc:
+                return error(exc.http_status, str(exc))
+            except TensorError as exc:
+                return error(400, str(exc))
+
+        return run
+
+    # -- endpoints ----------------------------------------------------------------------------
+    def _server_metadata(self, request: HttpRequest) -> HttpResponse:
+        return _json({"name": self.registry.server_name, "version": self.registry.version,
+                      "extensions": self.registry.extensions})
+
+    def _health_live(self, request: HttpRequest) -> HttpResponse:
+        return _status(self.registry.live())
+
+    def _health_ready(self, request: HttpRequest) -> HttpResponse:
+        return _status(self.registry.ready())
+
+    def _model_ready(self, name: str, version: str) -> HttpResponse:
+        return _status(self.registry.get(name, version).ready())
+
+    def _infer(self, name: str, version: str, request: HttpRequest) -> HttpResponse:
+        self.registry.get(name, version)  # 404 before parsing the body
+        header, binary = self._split(request)
+        inputs = self._inputs(header, binary)
+        requested = header.get("outputs")
+        if requested is not None and not isinstance(requested, list):
+            raise OipError(INVALID, "'outputs' must be a list")
+        wanted = [str(o.get("name")) for o in requested or [] if isinstance(o, dict)] or None
+        params = header.get("parameters") if isinstance(header.get("parameters"), dict) else {}
+        binary_default = bool(params.get("binary_data_output", False))
+        binary_by_name = {str(o.get("name")): bool((o.get("parameters") or {}).get(
+            "binary_data", binary_default)) for o in requested or [] if isinstance(o, dict)}
+        results = self.registry.infer(name, version, inputs, wanted)
+        outputs, chunks = [], []
+        for out_name, array in results.items():
+            array = np.asarray(array)
+            datatype = datatype_of(array)
+            entry: dict[str, Any] = {"name": out_name, "datatype": datatype,
+                                     "shape": list(array.shape)}
+            if binary_by_name.get(out_name, binary_default):
+                data = encode_raw(array, datatype)
+                entry["parameters"] = {"binary_data_size": len(data)}
+                chunks.append(data)
+            else:
+                entry["data"] = to_json_data(array, datatype)
+            outputs.append(entry)
+        document = {"model_name": name, "model_version": version or "1", "outputs": outputs}
+        if "id" in header:
+            document["id"] = header["id"]
+        head = json.dumps(document, separators=(",", ":")).encode()
+        if not chunks:
+            return HttpResponse(200, head)
+        return HttpResponse(200, head + b"".join(chunks), "application/octet-stream",
+                            [("Inference-Header-Content-Length", str(len(head)))])
+
+    @staticmethod
+    def _split(request: HttpRequest) -> tuple[dict, bytes]:
+        body = request.body
+        length_text = request.headers.get(HEADER_LENGTH)
+        if length_text is not None:
+            try:
+                length = int(length_text)
+            except ValueError:
+                raise OipError(INVALID, f"invalid Inference-Header-Content-Length "
+                                        f"{length_text!r}") from None
+            if not 0 <= length <= len(body):
+                raise OipError(INVALID, f"Inference-Header-Content-Length {length} is outside "
+                                        f"the body of {len(body)} bytes")
+            body, binary = body[:length], body[length:]
+        else:
+            binary = b""
+        try:
+            header = json.loads(body)
+        except (ValueError, RecursionError) as exc:
+            raise OipError(INVALID, f"the request is not valid JSON: {exc}") from None
+        if not isinstance(header, dict):
+            raise OipError(INVALID, "the request must be a JSON object")
+        return header, binary
+
+    @staticmethod
+    def _inputs(header: dict, binary: bytes) -> dict[str, np.ndarray]:
+        items = header.get("inputs")
+        if not isinstance(items, list) or not items:
+            raise OipError(INVALID, "the request has no 'inputs' list")
+        inputs: dict[str, np.ndarray] = {}
+        offset = 0
+        for index, item in enumerate(items):
+            if not isinstance(item, dict):
+                raise OipError(INVALID, f"inputs[{index}] must be an object")
+            name, datatype, shape = item.get("name"), item.get("datatype"), item.get("shape")
+            where = f"input '{name}'"
+            if not isinstance(name, str) or not isinstance(datatype, str) or not isinstance(
+                    shape, list) or not all(isinstance(d, int) for d in shape):
+                raise OipError(INVALID, f"inputs[{index}] needs 'name', 'datatype' and an "
+                                        "integer 'shape'")
+            params = item.get("parameters") if isinstance(item.get("parameters"), dict) else {}
+            size = params.get("binary_data_size")
+            if size is not None:
+                if not isinstance(size, int) or size < 0 or offset + size > len(binary):
+                    raise OipError(INVALID, f"{where}: binary_data_size {size!r} is outside "
+                                            f"the {len(binary) - offset} binary bytes left")
+                inputs[name] = decode_raw(datatype, shape, binary[offset:offset + size], where)
+                offset += size
+            elif "data" in item:
+                inputs[name] = from_json_data(datatype, shape, item["data"], where)
+            else:
+                raise OipError(INVALID, f"{where} has neither 'data' nor binary_data_size")
+        if offset != len(binary):
+            raise OipError(INVALID, f"{len(binary) - offset} binary bytes not claimed by any "
+                                    "input's binary_data_size")
+        return inputs

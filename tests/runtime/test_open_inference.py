@@ -1,0 +1,155 @@
+"""Open Inference Protocol (KServe v2) on a served classification service, spoken by the real
+`tritonclient` over HTTP and gRPC: metadata, readiness, inference with binary and JSON tensors,
+results equal to the Paddle Serving protocol's for the same image, and protocol errors."""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import requests
+import yaml
+
+from generator.runtime import WebService
+from generator.runtime.predictor import LocalPredictor
+from generator.service import ClassificationOp
+from tests.helpers.services import free_port
+from tests.helpers.tiny_models import save_conv_classifier, write_serving_server
+
+httpclient = pytest.importorskip("tritonclient.http")
+grpcclient = pytest.importorskip("tritonclient.grpc")
+from tritonclient.utils import InferenceServerException  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[2]
+JPG = (REPO / "tests" / "data" / "shapes_320x240.jpg").read_bytes()
+PNG = (REPO / "tests" / "data" / "shapes_320x240.png").read_bytes()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    root = tmp_path_factory.mktemp("oip")
+    model = save_conv_classifier(root / "serving_server", num_classes=4, image_size=32)
+    write_serving_server(model, fetch_alias_names=["scores"])
+    cfg = {"mode": "paddle", "arch": "TinyNet", "task": "classification",
+           "Preprocess": [{"type": "ResizeImage", "resize_short": 36},
+                          {"type": "CropImage", "size": 32},
+                          {"type": "NormalizeImage", "scale": 1 / 255,
+                           "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225],
+                           "order": ""},
+                          {"type": "ToCHWImage"}],
+           "label_list": ["cat", "dog", "ship", "tree"]}
+    (root / "infer_cfg.yml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+
+    class Svc(WebService):
+        def get_pipeline_response(self, read_op):
+            return ClassificationOp(name="cls", input_ops=[read_op], top_k=3,
+                                    deploy_config=root / "infer_cfg.yml")
+
+    svc = Svc(name="cls")
+    svc.prepare_pipeline_config(yml_dict={
+        "rpc_port": free_port(), "http_port": free_port(), "worker_num": 4,
+        "op": {"cls": {"local_service_conf": {"model_config": str(root / "serving_server"),
+                                              "client_type": "local_predictor"}}}})
+    served = svc.start()
+    served.model_dir = root / "serving_server"
+    yield served
+    served.stop(5)
+
+
+@pytest.fixture(scope="module")
+def clients(server):
+    http = httpclient.InferenceServerClient(f"127.0.0.1:{server.http_port}")
+    grpc = grpcclient.InferenceServerClient(f"127.0.0.1:{server.rpc_port}")
+    yield http, grpc
+    http.close()
+    grpc.close()
+
+
+def paddle_serving_result(server, image: bytes) -> list:
+    reply = requests.post(f"http://127.0.0.1:{server.http_port}/cls/prediction", timeout=30,
+                          json={"key": ["image"], "value": [base64.b64encode(image).decode()]})
+    document = reply.json()
+    assert document["err_no"] == 0, document
+    return json.loads(document["value"][0])
+
+
+def test_health_and_metadata_over_both_protocols(clients) -> None:
+    http, grpc = clients
+    for client in clients:
+        assert client.is_server_live() and client.is_server_ready()
+        assert client.is_model_ready("cls") and client.is_model_ready("cls-model")
+        assert not client.is_model_ready("cls", "7") if client is http else True
+    assert http.get_server_metadata()["extensions"] == ["binary_tensor_data"]
+    assert grpc.get_server_metadata().name == "paddle-serving-scaffold"
+    meta = http.get_model_metadata("cls")
+    assert meta["inputs"] == [{"name": "image", "datatype": "BYTES", "shape": [-1]}]
+    assert meta["outputs"] == [{"name": "image", "datatype": "BYTES", "shape": [-1]}]
+    bare = grpc.get_model_metadata("cls-model", as_json=True)
+    assert bare["inputs"] == [{"name": "x", "datatype": "FP32", "shape": ["-1", "3", "32", "32"]}]
+    assert bare["outputs"][0]["name"] == "scores" and bare["outputs"][0]["datatype"] == "FP32"
+
+
+@pytest.mark.parametrize("protocol", ["http", "grpc"])
+def test_service_model_infers_like_the_paddle_serving_protocol(server, clients, protocol):
+    client, module = (clients[0], httpclient) if protocol == "http" else (clients[1], grpcclient)
+    images = np.array([JPG, PNG], dtype=np.object_)
+    inp = module.InferInput("image", [2], "BYTES")
+    inp.set_data_from_numpy(images, **({"binary_data": True} if protocol == "http" else {}))
+    result = client.infer("cls", [inp], outputs=[module.InferRequestedOutput("image")])
+    got = [json.loads(x) for x in result.as_numpy("image")]
+    assert got == [paddle_serving_result(server, JPG), paddle_serving_result(server, PNG)]
+    assert [t["label"] for t in got[0]] and len(got[0]) == 3
+
+
+@pytest.mark.parametrize(("protocol", "binary"), [("http", False), ("http", True), ("grpc", None)])
+def test_bare_model_with_json_and_binary_tensors(server, clients, protocol, binary):
+    client, module = (clients[0], httpclient) if protocol == "http" else (clients[1], grpcclient)
+    x = np.random.default_rng(0).standard_normal((2, 3, 32, 32)).astype(np.float32)
+    inp = module.InferInput("x", list(x.shape), "FP32")
+    kwargs = {} if binary is None else {"binary_data": binary}
+    inp.set_data_from_numpy(x, **kwargs)
+    outputs = [module.InferRequestedOutput("scores", **kwargs)]
+    scores = client.infer("cls-model", [inp], outputs=outputs).as_numpy("scores")
+    want = LocalPredictor(str(server.model_dir)).predict({"x": x})["scores"]
+    np.testing.assert_allclose(scores, want, rtol=1e-5, atol=1e-6)
+    assert scores.shape == (2, 4) and scores.dtype == np.float32
+
+
+def test_errors_follow_the_protocol(server, clients) -> None:
+    http, grpc = clients
+    base = f"http://127.0.0.1:{server.http_port}"
+    missing = requests.get(f"{base}/v2/models/nope", timeout=5)
+    assert missing.status_code == 404 and "unknown model 'nope'" in missing.json()["error"]
+    bad = requests.post(f"{base}/v2/models/cls-model/infer", timeout=5, json={
+        "inputs": [{"name": "x", "datatype": "FP32", "shape": [1, 3], "data": [1, 2]}]})
+    assert bad.status_code == 400 and "2 values for shape [1, 3]" in bad.json()["error"]
+    assert requests.get(f"{base}/v2/models/cls/infer", timeout=5).status_code == 405
+    assert requests.post(f"{base}/v2/models/cls/infer", data="{", timeout=5).status_code == 400
+    with pytest.raises(InferenceServerException) as over_grpc:
+        grpc.get_model_metadata("nope")
+    assert over_grpc.value.status() == "StatusCode.NOT_FOUND"
+    wrong = grpcclient.InferInput("x", [1, 5], "FP32")
+    wrong.set_data_from_numpy(np.zeros((1, 5), np.float32))
+    with pytest.raises(InferenceServerException) as infer_error:
+        grpc.infer("cls-model", [wrong])
+    assert infer_error.value.status() == "StatusCode.INVALID_ARGUMENT"
+    not_image = httpclient.InferInput("image", [1], "BYTES")
+    not_image.set_data_from_numpy(np.array([b"not an image"], dtype=np.object_))
+    with pytest.raises(InferenceServerException, match="err_no 5000"):
+        http.infer("cls", [not_image])
+    assert http.is_server_live()  # still serving
+
+
+def test_grpc_schema_matches_tritonclients() -> None:
+    from tritonclient.grpc import service_pb2
+
+    from generator.runtime.oip_proto import MESSAGES
+
+    for name, cls in MESSAGES.items():
+        theirs = service_pb2.DESCRIPTOR.message_types_by_name[name]
+        for field in cls.DESCRIPTOR.fields:
+            other = theirs.fields_by_name[field.name]
+            assert (other.number, other.type) == (field.number, field.type), (name, field.name)
