@@ -115,7 +115,7 @@ class PipelineServer:
 
     def start(self, reuse_port: bool = False) -> None:
         """Build the DAG (predictors, workers), then open the gRPC and HTTP ports. Non-blocking."""
-        from generator.runtime.http_gateway import HttpGateway
+        from generator.runtime.http_gateway import HttpGateway, Limits
         from generator.runtime.oip_grpc import OipGrpcService
         from generator.runtime.oip_rest import OipRestRouter
         from generator.runtime.proto import pipeline_service_handler
@@ -158,6 +158,9 @@ class PipelineServer:
                                      port=conf["http_port"], max_body_bytes=limit,
                                      get_routes=routes, routers=[OipRestRouter(self.models)],
                                      max_workers=max(32, conf["worker_num"]),
+                                     limits=Limits(conf.get("http_max_connections", 1000),
+                                                   conf.get("http_header_timeout_s", 15),
+                                                   conf.get("http_body_timeout_s", 120)),
                                      **({"reuse_port": True} if reuse_port else {}))
             self._start_listener(self._http, "HTTP", "http_port")
             self.http_port = self._http.port

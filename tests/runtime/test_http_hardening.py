@@ -174,3 +174,47 @@ def test_stop_does_not_wait_for_idle_or_half_sent_requests() -> None:
         sock.settimeout(5)
         assert sock.recv(100) == b""  # closed
         sock.close()
+
+
+def test_keep_alive_round_trips_are_not_delayed(gateway: HttpGateway) -> None:
+    """A response's head and body leave at once (TCP_NODELAY): no 40 ms delayed-ACK stall."""
+    import http.client
+
+    connection = http.client.HTTPConnection("127.0.0.1", gateway.port, timeout=10)
+    times = []
+    for _ in range(15):
+        start = time.perf_counter()
+        connection.request("POST", "/svc/prediction", body=b'{"key":["k"],"value":["v"]}')
+        assert connection.getresponse().read()
+        times.append(time.perf_counter() - start)
+    connection.close()
+    assert sorted(times)[len(times) // 2] < 0.02, times
+
+
+def test_config_limits_reach_the_http_port() -> None:
+    from generator.runtime import Op, WebService
+    from tests.helpers.services import free_port
+
+    class Echo(Op):
+        def preprocess(self, input_dicts, data_id, log_id):
+            return {"ok": "1"}, True, None, ""
+
+    class Svc(WebService):
+        def get_pipeline_response(self, read_op):
+            return Echo(name="echo", input_ops=[read_op])
+
+    svc = Svc(name="echo")
+    svc.prepare_pipeline_config(yml_dict={"rpc_port": free_port(), "http_port": free_port(),
+                                          "http_header_timeout_s": 0.5,
+                                          "http_max_connections": 2})
+    server = svc.start()
+    try:
+        status, headers, body = exchange(server.http_port, b"POST /echo/prediction HTTP/1.1\r\n")
+        assert_json_error(status, headers, body, 408)
+        held = [socket.create_connection(("127.0.0.1", server.http_port)) for _ in range(2)]
+        status, headers, body = exchange(server.http_port, post(b"{}"))
+        assert_json_error(status, headers, body, 503)
+        for sock in held:
+            sock.close()
+    finally:
+        server.stop(2)

@@ -133,6 +133,9 @@ def test_defaults_match_paddle_serving():
         "shutdown_timeout_s": 30,
         "http_host": "0.0.0.0",
         "rpc_host": "[::]",
+        "http_max_connections": 1000,
+        "http_header_timeout_s": 15,
+        "http_body_timeout_s": 120,
     }
 
 
