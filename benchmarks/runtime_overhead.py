@@ -1,11 +1,12 @@
 """Serving overhead of generator.runtime, measured in one run (print ratios; machines are noisy).
 
 (a) tiny linear model (13 -> 1): p50 latency of a bare grpcio echo round trip, of the in-process
-    predictor, and of the served model over gRPC and over HTTP.
+    predictor, and of the served model over gRPC and over HTTP (Paddle Serving protocol), and
+    over the Open Inference Protocol with tritonclient's gRPC client (service and bare model).
 (b) paddle.vision MobileNetV3-small at 224x224 (random weights): best in-process throughput over
     batch sizes 1-16, and served throughput at 16 concurrent gRPC clients with auto-batching.
 
-Targets: served gRPC p50 <= 1.5 x (echo p50 + in-process p50);
+Targets: served gRPC and HTTP p50 <= 1.5 x (echo p50 + in-process p50);
          served throughput >= 0.9 x best in-process throughput.
 
     .venv/bin/python benchmarks/runtime_overhead.py [--quick]
@@ -170,6 +171,7 @@ def bench_linear(work: Path, n: int) -> dict:
             "grpc_p50_ms": lambda: client.predict(feed, pack_tensor_format=True),
             "http_p50_ms": post,
         }
+        calls.update(oip_calls(rpc, x))
         samples: dict[str, list[float]] = {k: [] for k in calls}
         for i in range(n + 50):
             for key, fn in calls.items():
@@ -183,7 +185,25 @@ def bench_linear(work: Path, n: int) -> dict:
         echo.stop(0)
     out = {k: statistics.median(v) * 1000 for k, v in samples.items()}
     out["grpc_ratio"] = out["grpc_p50_ms"] / (out["echo_p50_ms"] + out["inprocess_p50_ms"])
+    out["http_ratio"] = out["http_p50_ms"] / (out["echo_p50_ms"] + out["inprocess_p50_ms"])
     return out
+
+
+def oip_calls(rpc: int, x: np.ndarray) -> dict:
+    """Open Inference Protocol round trips with `tritonclient.grpc` (when installed): the whole
+    service (model `model`, like PipelineClient) and the bare model (`model-model`)."""
+    try:
+        import tritonclient.grpc as triton
+    except ImportError:
+        print("    (tritonclient not installed: no Open Inference Protocol figures)")
+        return {}
+    oip = triton.InferenceServerClient(f"127.0.0.1:{rpc}")
+    inp = triton.InferInput("x", list(x.shape), "FP32")
+    inp.set_data_from_numpy(x)
+    assert oip.infer("model", [inp]).as_numpy("price") is not None
+    assert oip.infer("model-model", [inp]).as_numpy("price").shape == (1, 1)
+    return {"oip_grpc_p50_ms": lambda: oip.infer("model", [inp]),
+            "oip_grpc_bare_p50_ms": lambda: oip.infer("model-model", [inp])}
 
 
 def bench_mobilenet(work: Path, seconds: float, threads: int, rounds: int) -> dict:
@@ -310,8 +330,15 @@ def main() -> None:
         (work / "mbv3").mkdir()
         a = bench_linear(work, n)
         print("(a) linear 13->1, p50 latency (ms):")
-        for k in ("echo_p50_ms", "inprocess_p50_ms", "grpc_p50_ms", "http_p50_ms"):
-            print(f"    {k:20s} {a[k]:8.3f}")
+        for k in ("echo_p50_ms", "inprocess_p50_ms", "grpc_p50_ms", "http_p50_ms",
+                  "oip_grpc_p50_ms", "oip_grpc_bare_p50_ms"):
+            if k in a:
+                print(f"    {k:20s} {a[k]:8.3f}")
+        print(f"    served HTTP p50 / (echo p50 + in-process p50) = {a['http_ratio']:.2f} "
+              f"(target <= 1.5): {'PASS' if a['http_ratio'] <= 1.5 else 'FAIL'}")
+        if "oip_grpc_p50_ms" in a:
+            print(f"    tritonclient gRPC / PipelineClient gRPC p50 = "
+                  f"{a['oip_grpc_p50_ms'] / a['grpc_p50_ms']:.2f}")
         print(f"    served gRPC p50 / (echo p50 + in-process p50) = {a['grpc_ratio']:.2f} "
               f"(target <= 1.5): {'PASS' if a['grpc_ratio'] <= 1.5 else 'FAIL'}")
         b = bench_mobilenet(work, secs, args.threads, rounds=2 if args.quick else 4)
