@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import click
 
@@ -40,6 +41,17 @@ def parse_bool(value: str | bool, option: str = "value") -> bool:
 @click.option("--model_format", "--model-format", "model_format",
               type=click.Choice(["pir", "legacy"]), default="pir", show_default=True,
               help="pir: model.json (Paddle 3); legacy: model.pdmodel (Paddle 2.x, Serving).")
+@click.option("--format", "export_format", type=click.Choice(["paddle", "onnx"]),
+              default="paddle", show_default=True,
+              help="onnx: also convert the exported model to model.onnx (in serving_server/, "
+                   "else next to the model), kept only if ONNX Runtime reproduces Paddle "
+                   "Inference's outputs (always checked, also with --no-verify).")
+@click.option("--onnx_rtol", "--onnx-rtol", "onnx_rtol", type=float, default=1e-3,
+              show_default=True, help="ONNX parity rtol (ONNX Runtime vs Paddle Inference).")
+@click.option("--onnx_atol", "--onnx-atol", "onnx_atol", type=float, default=1e-5,
+              show_default=True, help="ONNX parity atol.")
+@click.option("--opset", type=int, default=16, show_default=True,
+              help="ONNX opset for --format onnx (paddle2onnx raises it where an op needs it).")
 @click.option("--verify/--no-verify", default=True, show_default=True,
               help="Check the exported model against the dynamic one.")
 @click.option("--rtol", type=float, default=1e-3, show_default=True, help="Parity rtol.")
@@ -50,8 +62,10 @@ def parse_bool(value: str | bool, option: str = "value") -> bool:
                    "PaddleDetection config (any architecture), then write the serving folders.")
 def command(config: str, opts: tuple[str, ...], more_opts: tuple[str, ...], output_dir: str,
             export_serving_model: str, fixed_input_shape: str | None, model_format: str,
-            verify: bool, rtol: float, atol: float, ppdet_root: str | None) -> None:
-    """Export a trained dynamic-graph model to an inference model (+ Paddle Serving folders)."""
+            export_format: str, onnx_rtol: float, onnx_atol: float, opset: int, verify: bool,
+            rtol: float, atol: float, ppdet_root: str | None) -> None:
+    """Export a trained dynamic-graph model to an inference model (+ Paddle Serving folders,
+    + model.onnx with --format onnx)."""
     serving = parse_bool(export_serving_model, "--export_serving_model")
     from generator.export.errors import ExportError
     from generator.export.exporter import export_config
@@ -70,3 +84,25 @@ def command(config: str, opts: tuple[str, ...], more_opts: tuple[str, ...], outp
     click.echo(f"infer:   {result.infer_cfg_path}")
     if result.serving_server is not None:
         click.echo(f"serving: {result.serving_server} {result.serving_client}")
+    if export_format == "onnx":
+        _export_onnx(result.serving_server or result.model_dir, opset, onnx_rtol, onnx_atol)
+
+
+def _export_onnx(model_dir: Path, opset: int, rtol: float, atol: float) -> None:
+    """Convert the exported model in `model_dir` to model.onnx behind the parity check."""
+    from generator.export.errors import ExportError
+    from generator.export.onnx_export import convert_to_onnx
+    from generator.export.parity import format_parity_table
+
+    try:
+        conv = convert_to_onnx(model_dir, opset=opset, rtol=rtol, atol=atol)
+    except ExportError as exc:
+        click.echo(f"Error: ONNX conversion refused: {exc}\nno model.onnx written; the Paddle "
+                   f"model in {model_dir} is kept", err=True)
+        sys.exit(exc.exit_code)
+    click.echo(format_parity_table(conv.parity) + " (ONNX Runtime vs Paddle Inference)",
+               err=True)
+    for warning in conv.warnings:
+        click.echo(warning, err=True)
+    limit = f", batch size <= {conv.max_batch_size}" if conv.max_batch_size else ""
+    click.echo(f"onnx:    {conv.onnx_path} (opset {conv.opset}{limit})")

@@ -1,0 +1,579 @@
+"""Paddle inference model -> ONNX (paddle2onnx), kept only when ONNX Runtime reproduces Paddle.
+
+paddle2onnx 2.1.0 can write models that are wrong without saying so: on Paddle 3 PIR programs
+it reads double attributes as floats (a `leaky_relu(negative_slope=0.1)` becomes
+`LeakyRelu(alpha=0)`, i.e. a ReLU; Paddle2ONNX#1646), and with missing or broken parameters it
+exits 0 with an invalid, weightless model. So `convert_to_onnx` never trusts the converter:
+
+1. paddle2onnx's Python API (`paddle2onnx.export`) runs in a child process (it imports Paddle,
+   prints its errors instead of raising them, and its C++ parser can abort the interpreter).
+   Its polygraphy constant folding is off: ONNX Runtime folds constants itself, and polygraphy
+   `pip install`s missing packages (sympy) into the running environment.
+2. The result is checked: `onnx.checker`, and the bytes of its weights (initializers and
+   Constant nodes) against the tensor data in `.pdiparams`. Shapes paddle2onnx recorded in
+   `graph.value_info` are dropped and re-inferred (they can make ONNX Runtime fail with "Shape
+   mismatch attempting to re-use buffer").
+3. Paddle Inference (CPU, oneDNN off; `enable_new_ir(False)` for legacy programs) and ONNX
+   Runtime run on the same inputs (deterministic random ones, or the caller's `samples`), and
+   every output must agree within `allclose(rtol, atol)`. A conversion that differs, or that
+   ONNX Runtime cannot run, is refused (`OnnxParityError` / `OnnxExportError`) and no `.onnx`
+   is left at the destination.
+
+The mapping from ONNX input/output names to the Paddle program's feed/fetch names (by name when
+paddle2onnx kept them, by position otherwise) is stored in the ONNX model's own
+`metadata_props` (keys `METADATA_INPUTS` / `METADATA_OUTPUTS`, JSON lists), so it travels with
+the file; `read_name_mapping` reads it back (`OnnxRuntimeEngine` uses it to expose the Paddle
+names). Models with `multiclass_nms3` convert for batch 1 only (paddle2onnx says so); that
+limit is recorded under `METADATA_MAX_BATCH` and the parity check then runs at batch 1.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import struct
+import subprocess
+import sys
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from generator.export.errors import ExportError, ParityError
+from generator.export.parity import ParityReport, compare_arrays, format_parity_table
+
+#: The file name `scaffold export --format onnx` writes next to the Paddle model.
+ONNX_FILENAME = "model.onnx"
+METADATA_PREFIX = "paddle_serving_scaffold."
+#: JSON list of {"onnx", "paddle", "dtype"} for each ONNX graph input, in ONNX order.
+METADATA_INPUTS = METADATA_PREFIX + "inputs"
+#: JSON list of {"onnx", "paddle", "dtype" (Paddle's), "onnx_dtype"} per output, ONNX order.
+METADATA_OUTPUTS = METADATA_PREFIX + "outputs"
+#: The largest batch the converted model runs (absent: any), e.g. "1" with multiclass_nms3.
+METADATA_MAX_BATCH = METADATA_PREFIX + "max_batch_size"
+#: JSON: the Paddle program converted, the converter, and the parity figures.
+METADATA_SOURCE = METADATA_PREFIX + "source"
+
+#: paddle2onnx's warning for graphs that only run at batch 1 (multiclass_nms3).
+_BATCH1_WARNING = "only supports inference with input batch_size == 1"
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_STAMP = re.compile(r"\d{4}-\d\d-\d\d ")
+
+_CHILD = """\
+import json, sys
+req = json.loads(sys.argv[1])
+import paddle2onnx
+paddle2onnx.export(req["model"], req["params"], req["save_file"],
+                   opset_version=req["opset"], enable_onnx_checker=True,
+                   optimize_tool="none")
+"""
+
+# VarType.Type -> bytes per element, for reading tensor sizes out of .pdiparams
+_PD_ITEMSIZE = {0: 1, 1: 2, 2: 4, 3: 8, 4: 2, 5: 4, 6: 8, 20: 1, 21: 1, 22: 2, 23: 8, 24: 16}
+
+
+class OnnxExportError(ExportError):
+    """paddle2onnx failed, crashed or wrote an unusable model, or ONNX Runtime cannot run it."""
+
+
+class OnnxParityError(ParityError, OnnxExportError):
+    """The converted ONNX model's outputs differ from Paddle Inference's beyond the tolerance."""
+
+
+@dataclass(frozen=True)
+class TensorMapping:
+    """One ONNX graph input or output and the Paddle feed/fetch variable it stands for."""
+
+    onnx_name: str
+    paddle_name: str
+    dtype: str  #: the Paddle program's numpy dtype name
+    onnx_dtype: str
+    shape: tuple[int, ...]  #: ONNX shape, -1 for a dynamic dimension
+
+
+@dataclass(frozen=True)
+class OnnxNameMapping:
+    """What `read_name_mapping` finds in a converted model's metadata."""
+
+    inputs: list[TensorMapping]
+    outputs: list[TensorMapping]
+    max_batch_size: int | None = None
+
+
+@dataclass
+class OnnxConversion:
+    """A conversion that passed: where the ONNX model is, the name mapping, and the parity."""
+
+    onnx_path: Path
+    model_file: Path
+    params_file: Path
+    opset: int
+    inputs: list[TensorMapping]
+    outputs: list[TensorMapping]
+    parity: ParityReport
+    max_batch_size: int | None = None
+    #: batch size the parity check ran at (None when the caller's samples were used)
+    checked_batch: int | None = None
+    value_info_reinferred: bool = False
+    warnings: list[str] = field(default_factory=list)
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def _short(text: str, limit: int = 2000) -> str:
+    text = text.strip()
+    return text if len(text) <= limit else "..." + text[-limit:]
+
+
+def _require(module: str) -> Any:
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise OnnxExportError(
+            f"--format onnx needs the {module} package ({exc}); install it with "
+            "`pip install onnx onnxruntime paddle2onnx`") from None
+
+
+def pdiparams_data_bytes(params_file: str | Path) -> int | None:
+    """Bytes of tensor data in a combined `.pdiparams` file (headers excluded); None when the
+    file is not in the combined-tensor format this reader knows."""
+    data = Path(params_file).read_bytes()
+    i, total = 0, 0
+
+    def varint(buf: bytes, j: int) -> tuple[int, int]:
+        value = shift = 0
+        while True:
+            byte = buf[j]
+            j += 1
+            value |= (byte & 0x7F) << shift
+            shift += 7
+            if not byte & 0x80:
+                return value, j
+
+    try:
+        while i < len(data):
+            i += 4  # tensor version
+            (lod_level,) = struct.unpack_from("<Q", data, i)
+            i += 8
+            for _ in range(lod_level):
+                (size,) = struct.unpack_from("<Q", data, i)
+                i += 8 + size
+            i += 4  # desc version
+            (desc_size,) = struct.unpack_from("<i", data, i)
+            i += 4
+            desc, i = data[i:i + desc_size], i + desc_size
+            j, dtype, dims = 0, None, []
+            while j < len(desc):
+                tag, j = varint(desc, j)
+                if tag == 8:
+                    dtype, j = varint(desc, j)
+                elif tag == 16:
+                    dim, j = varint(desc, j)
+                    dims.append(dim)
+                elif tag == 18:  # packed dims
+                    length, j = varint(desc, j)
+                    end = j + length
+                    while j < end:
+                        dim, j = varint(desc, j)
+                        dims.append(dim)
+                else:
+                    return None
+            if dtype not in _PD_ITEMSIZE:
+                return None
+            nbytes = int(np.prod(dims, dtype=np.int64)) * _PD_ITEMSIZE[dtype]
+            i += nbytes
+            total += nbytes
+    except (struct.error, IndexError):
+        return None
+    return total if i == len(data) else None
+
+
+def onnx_weight_bytes(model: Any) -> int:
+    """Bytes of constant tensors in an ONNX graph: initializers plus Constant nodes' values."""
+    from onnx import numpy_helper
+
+    total = sum(numpy_helper.to_array(t).nbytes for t in model.graph.initializer)
+    for node in model.graph.node:
+        if node.op_type == "Constant":
+            for attr in node.attribute:
+                if attr.name == "value":
+                    total += numpy_helper.to_array(attr.t).nbytes
+    return total
+
+
+def _onnx_dtype(elem_type: int) -> str:
+    from onnx import helper
+
+    return np.dtype(helper.tensor_dtype_to_np_dtype(elem_type)).name
+
+
+def _onnx_shape(value_info: Any) -> tuple[int, ...]:
+    dims = value_info.type.tensor_type.shape.dim
+    return tuple(d.dim_value if d.HasField("dim_value") else -1 for d in dims)
+
+
+def _graph_inputs(model: Any) -> list[Any]:
+    initializers = {t.name for t in model.graph.initializer}
+    return [i for i in model.graph.input if i.name not in initializers]
+
+
+def _known_issue_hints(model: Any) -> list[str]:
+    """Explanations for known paddle2onnx mis-conversions found in the graph."""
+    hints = []
+    for node in model.graph.node:
+        if node.op_type == "LeakyRelu":
+            alpha = next((a.f for a in node.attribute if a.name == "alpha"), 0.01)
+            if abs(alpha) < 1e-30:
+                hints.append(
+                    f"LeakyRelu {node.name!r} has alpha={alpha:g}: paddle2onnx 2.1.0 reads the "
+                    "PIR program's double `negative_slope` as a float (Paddle2ONNX#1646)")
+    return hints[:3]
+
+
+def _conversion_error(log: str) -> str:
+    """paddle2onnx's error lines (it prints them instead of raising)."""
+    lines = [_ANSI.sub("", ln).strip() for ln in log.splitlines()]
+    blocks: list[str] = []
+    for k, ln in enumerate(lines):
+        if "[ERROR]" in ln and ln.split("[ERROR]", 1)[1].strip() not in ("", "None", "None."):
+            block = [ln]
+            # the message continues on the next lines (enforce hints, checker details)
+            for nxt in lines[k + 1:k + 4]:
+                if not nxt or nxt.startswith(("[Paddle2ONNX]", "[I]", "[W]")) or _STAMP.match(nxt):
+                    break
+                block.append(nxt)
+            blocks.append("\n".join(block))
+    text = "\n".join(dict.fromkeys(blocks))
+    if "is not output of any previous nodes" in text:
+        text += ("\n(a weight is missing from the parameters: the .pdiparams file is broken or "
+                 "belongs to another model)")
+    if "FloatAttribute" in text:
+        text += ("\n(Paddle 3 PIR programs store some attributes as doubles, e.g. "
+                 "nearest_interp.scale; paddle2onnx 2.1.0 reads only floats. A legacy "
+                 ".pdmodel does not help: paddle2onnx translates it to PIR first. Serve this "
+                 "model with backend paddle, or openvino on a legacy export.)")
+    return text
+
+
+def _stage_model(files: Any, work: Path) -> tuple[Path, Path]:
+    """(program, params) paths paddle2onnx can read: it wants `*.json` or `*.pdmodel`."""
+    if files.kind == "separate":
+        raise OnnxExportError(
+            f"{files.model_dir}: parameters saved one file per variable (`__model__` layout) "
+            "cannot be converted; re-save the model with combined parameters "
+            "(paddle.jit.save or scaffold export)")
+    if files.kind == "combined_legacy":
+        shutil.copyfile(files.model_file, work / "model.pdmodel")
+        shutil.copyfile(files.params_file, work / "model.pdiparams")
+        return work / "model.pdmodel", work / "model.pdiparams"
+    return files.model_file, files.params_file
+
+
+def _run_paddle2onnx(program: Path, params: Path, save_file: Path, opset: int,
+                     timeout: float) -> tuple[str, int]:
+    request = {"model": str(program), "params": str(params), "save_file": str(save_file),
+               "opset": int(opset)}
+    env = dict(os.environ, GLOG_minloglevel="2", P2O_KEEP_TEMP_MODEL="0",
+               POLYGRAPHY_AUTOINSTALL_DEPS="0")
+    try:
+        proc = subprocess.run([sys.executable, "-c", _CHILD, json.dumps(request)],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                              errors="replace", env=env, timeout=timeout, check=False)
+    except subprocess.TimeoutExpired:
+        raise OnnxExportError(f"paddle2onnx did not finish within {timeout:g} s") from None
+    return proc.stdout, proc.returncode
+
+
+def _fix_value_info(model: Any) -> bool:
+    """Drop paddle2onnx's recorded intermediate shapes and infer them again (§5.3)."""
+    if not len(model.graph.value_info):
+        return False
+    from onnx import shape_inference
+
+    del model.graph.value_info[:]
+    try:
+        inferred = shape_inference.infer_shapes(model)
+    except Exception:
+        return True  # ONNX Runtime infers shapes itself; the stale ones are gone
+    model.graph.CopyFrom(inferred.graph)
+    return True
+
+
+def _map_names(what: str, onnx_names: list[str], paddle_names: list[str]) -> list[str]:
+    """Paddle name for each ONNX name: by name when paddle2onnx kept them, else by order."""
+    if len(onnx_names) != len(paddle_names):
+        raise OnnxExportError(
+            f"the ONNX model has {len(onnx_names)} {what}(s) {onnx_names}, the Paddle program "
+            f"{len(paddle_names)} {paddle_names}; the names cannot be mapped")
+    if sorted(onnx_names) == sorted(paddle_names):
+        return list(onnx_names)
+    return list(paddle_names)
+
+
+def sample_inputs(shapes: Mapping[str, tuple[int, ...]], dtypes: Mapping[str, str], *,
+                  batch_size: int = 2, dynamic_dim: int = 32, seed: int = 0
+                  ) -> dict[str, np.ndarray]:
+    """Deterministic random inputs: the leading dynamic dim is `batch_size`, other dynamic dims
+    `dynamic_dim`. PaddleDetection's `im_shape` gets the image's H, W and `scale_factor` ones."""
+    rng = np.random.default_rng(seed)
+    concrete = {n: [d if d > 0 else (batch_size if k == 0 else dynamic_dim)
+                    for k, d in enumerate(shape)] for n, shape in shapes.items()}
+    image_hw = next((dims[-2:] for n, dims in concrete.items() if len(dims) == 4), None)
+    out: dict[str, np.ndarray] = {}
+    for name, dims in concrete.items():
+        dtype = np.dtype(dtypes[name])
+        if name == "im_shape" and image_hw is not None and dims[-1:] == [2]:
+            arr = np.tile(np.asarray(image_hw, dtype=dtype), (*dims[:-1], 1))
+        elif name == "scale_factor" and dims[-1:] == [2]:
+            arr = np.ones(dims, dtype=dtype)
+        elif dtype.kind == "f":
+            arr = rng.standard_normal(dims).astype(dtype)
+        elif dtype.kind == "b":
+            arr = rng.random(dims) < 0.5
+        else:
+            arr = rng.integers(0, 10, size=dims).astype(dtype)
+        out[name] = np.ascontiguousarray(arr)
+    return out
+
+
+def _paddle_predictor(files: Any) -> Any:
+    from paddle import inference
+
+    config = inference.Config(str(files.model_file), str(files.params_file))
+    config.disable_gpu()
+    config.disable_mkldnn()
+    config.disable_glog_info()
+    config.set_cpu_math_library_num_threads(1)
+    if files.needs_legacy_ir:
+        config.enable_new_ir(False)
+    return inference.create_predictor(config)
+
+
+def _run_paddle(predictor: Any, feed: dict[str, np.ndarray]) -> list[np.ndarray]:
+    for name in predictor.get_input_names():
+        handle = predictor.get_input_handle(name)
+        handle.reshape(list(feed[name].shape))
+        handle.copy_from_cpu(feed[name])
+    predictor.run()
+    return [predictor.get_output_handle(n).copy_to_cpu() for n in predictor.get_output_names()]
+
+
+def read_name_mapping(metadata: Mapping[str, str]) -> OnnxNameMapping | None:
+    """The name mapping `convert_to_onnx` stored in a model's metadata (`onnx` ModelProto's
+    `metadata_props` as a dict, or ONNX Runtime's `get_modelmeta().custom_metadata_map`);
+    None for an ONNX model converted elsewhere."""
+    if METADATA_INPUTS not in metadata or METADATA_OUTPUTS not in metadata:
+        return None
+
+    def parse(key: str) -> list[TensorMapping]:
+        return [TensorMapping(e["onnx"], e["paddle"], e["dtype"], e.get("onnx_dtype", e["dtype"]),
+                              tuple(e.get("shape", ())))
+                for e in json.loads(metadata[key])]
+
+    max_batch = metadata.get(METADATA_MAX_BATCH)
+    return OnnxNameMapping(parse(METADATA_INPUTS), parse(METADATA_OUTPUTS),
+                           int(max_batch) if max_batch else None)
+
+
+def _entries(mappings: list[TensorMapping]) -> str:
+    return json.dumps([{"onnx": m.onnx_name, "paddle": m.paddle_name, "dtype": m.dtype,
+                        "onnx_dtype": m.onnx_dtype, "shape": list(m.shape)} for m in mappings])
+
+
+def _set_metadata(model: Any, values: dict[str, str]) -> None:
+    from onnx import helper
+
+    props = {p.key: p.value for p in model.metadata_props}
+    props.update(values)
+    helper.set_model_props(model, props)
+
+
+# ----------------------------------------------------------------------------- public API
+
+
+def convert_to_onnx(
+    model_dir: str | Path,
+    onnx_path: str | Path | None = None,
+    *,
+    opset: int = 16,
+    rtol: float = 1e-3,
+    atol: float = 1e-5,
+    samples: Mapping[str, np.ndarray] | None = None,
+    batch_size: int = 2,
+    dynamic_dim: int = 32,
+    seed: int = 0,
+    timeout: float = 600,
+) -> OnnxConversion:
+    """Convert the Paddle inference model in `model_dir` (`model.json` or `*.pdmodel` +
+    `.pdiparams`, see `find_model_files`) to ONNX at `onnx_path` (default
+    `model_dir/model.onnx`), keeping it only if ONNX Runtime reproduces Paddle Inference.
+
+    Parity runs on `samples` (keyed by Paddle feed names) or on `sample_inputs(batch_size,
+    dynamic_dim, seed)` (batch 1 for graphs paddle2onnx limits to batch 1). Raises
+    `OnnxExportError` when paddle2onnx fails or writes an unusable model, `OnnxParityError`
+    (with `.report`) when outputs differ beyond `allclose(rtol, atol)`; either way no file is
+    left at `onnx_path` (a previous one is removed too).
+    """
+    from generator.runtime.errors import PredictorError
+    from generator.runtime.model_files import find_model_files
+
+    if not (rtol >= 0 and atol >= 0):
+        raise OnnxExportError(f"tolerances must be >= 0 (got rtol={rtol}, atol={atol})")
+    try:
+        files = find_model_files(model_dir)
+    except PredictorError as exc:
+        raise OnnxExportError(str(exc)) from None
+    onnx = _require("onnx")
+    ort = _require("onnxruntime")
+    p2o_version = _package_version("paddle2onnx")
+    if p2o_version is None:
+        _require("paddle2onnx")
+    target = Path(onnx_path) if onnx_path is not None else files.model_dir / ONNX_FILENAME
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if target.exists():
+        target.unlink()
+    work = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    try:
+        result = _convert(files, target, work, onnx, ort, opset, rtol, atol, samples,
+                          batch_size, dynamic_dim, seed, timeout, p2o_version)
+        os.replace(work / "final.onnx", target)
+        return result
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _package_version(name: str) -> str | None:
+    from importlib import metadata
+
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def _convert(files: Any, target: Path, work: Path, onnx: Any, ort: Any, opset: int,
+             rtol: float, atol: float, samples: Mapping[str, np.ndarray] | None,
+             batch_size: int, dynamic_dim: int, seed: int, timeout: float,
+             p2o_version: str | None) -> OnnxConversion:
+    program, params = _stage_model(files, work)
+    raw = work / "paddle2onnx.onnx"
+    log, rc = _run_paddle2onnx(program, params, raw, opset, timeout)
+    errors = _conversion_error(log)
+    if rc != 0 or errors or not raw.is_file() or raw.stat().st_size == 0:
+        how = (f"crashed (signal {-rc})" if rc < 0 else f"exited with code {rc}" if rc
+               else "reported errors")
+        detail = errors or _short(_ANSI.sub("", log))
+        raise OnnxExportError(f"paddle2onnx could not convert {files.model_file}: it {how}:\n"
+                              f"{detail}")
+    warnings = list(dict.fromkeys(_ANSI.sub("", ln).strip() for ln in log.splitlines()
+                                  if "[WARNING][Paddle2ONNX]" in ln))
+    max_batch = 1 if _BATCH1_WARNING in log else None
+
+    model = onnx.load(str(raw))
+    try:
+        onnx.checker.check_model(model)
+    except Exception as exc:
+        raise OnnxExportError(f"paddle2onnx wrote an invalid ONNX model for "
+                              f"{files.model_file}: {_short(str(exc), 600)}") from None
+    expected = pdiparams_data_bytes(files.params_file)
+    if expected is None:
+        expected = files.params_file.stat().st_size
+    have = onnx_weight_bytes(model)
+    if have < 0.5 * expected:
+        raise OnnxExportError(
+            f"the ONNX model holds {have} bytes of weights but {files.params_file.name} has "
+            f"{expected}: paddle2onnx lost the parameters (a missing or broken .pdiparams "
+            "gives a weightless model with exit code 0)")
+    reinferred = _fix_value_info(model)
+
+    predictor = _paddle_predictor(files)
+    paddle_in = list(predictor.get_input_names())
+    paddle_out = list(predictor.get_output_names())
+    onnx_in = _graph_inputs(model)
+    in_names = _map_names("input", [i.name for i in onnx_in], paddle_in)
+    onnx_out = list(model.graph.output)
+    out_names = _map_names("output", [o.name for o in onnx_out], paddle_out)
+    shapes = {p: _onnx_shape(i) for p, i in zip(in_names, onnx_in, strict=True)}
+    in_dtypes = {p: _onnx_dtype(i.type.tensor_type.elem_type)
+                 for p, i in zip(in_names, onnx_in, strict=True)}
+    checked_batch: int | None
+    if samples is not None:
+        missing = [n for n in paddle_in if n not in samples]
+        if missing:
+            raise OnnxExportError(f"samples lack input(s) {missing} (the model takes "
+                                  f"{paddle_in})")
+        feed = {n: np.ascontiguousarray(samples[n], dtype=in_dtypes[n]) for n in paddle_in}
+        checked_batch = None
+    else:
+        checked_batch = 1 if max_batch == 1 else batch_size
+        feed = sample_inputs(shapes, in_dtypes, batch_size=checked_batch,
+                             dynamic_dim=dynamic_dim, seed=seed)
+    try:
+        reference = _run_paddle(predictor, feed)
+    except Exception as exc:
+        raise OnnxExportError(f"Paddle Inference failed on the parity inputs: "
+                              f"{_short(str(exc), 1000)}") from None
+    del predictor
+
+    inputs = [TensorMapping(i.name, p, in_dtypes[p], in_dtypes[p], shapes[p])
+              for p, i in zip(in_names, onnx_in, strict=True)]
+    paddle_pos = {n: k for k, n in enumerate(paddle_out)}
+    outputs = [TensorMapping(o.name, p, reference[paddle_pos[p]].dtype.name,
+                             _onnx_dtype(o.type.tensor_type.elem_type), _onnx_shape(o))
+               for p, o in zip(out_names, onnx_out, strict=True)]
+    checked = work / "checked.onnx"
+    onnx.save(model, str(checked))
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    try:
+        session = ort.InferenceSession(str(checked), options, providers=["CPUExecutionProvider"])
+        got = session.run([o.onnx_name for o in outputs],
+                          {m.onnx_name: feed[m.paddle_name] for m in inputs})
+    except Exception as exc:
+        hint = ""
+        if max_batch == 1 and checked_batch is None:
+            hint = "\n(paddle2onnx converted this model for batch size 1 only)"
+        raise OnnxExportError(f"ONNX Runtime cannot run the converted model: "
+                              f"{_short(str(exc), 1200)}{hint}") from None
+    report = ParityReport(rtol=rtol, atol=atol)
+    for m, arr in zip(outputs, got, strict=True):
+        report.outputs.append(compare_arrays(m.paddle_name, reference[paddle_pos[m.paddle_name]],
+                                             np.asarray(arr), rtol, atol))
+    if not report.ok:
+        bad = [o for o in report.outputs if not o.ok]
+        lines = [f"  {o.name}: max abs diff {o.max_abs_diff:.3g}, max rel diff "
+                 f"{o.max_rel_diff:.3g}" + (f" ({o.note})" if o.note else "") for o in bad]
+        hints = _known_issue_hints(model)
+        raise OnnxParityError(
+            f"refusing the ONNX conversion of {files.model_file}: ONNX Runtime's outputs differ "
+            f"from Paddle Inference's beyond allclose(rtol={rtol:g}, atol={atol:g}):\n"
+            + "\n".join(lines) + "\n" + format_parity_table(report)
+            + "".join(f"\nlikely cause: {h}" for h in hints), report)
+
+    source = {"model_file": files.model_file.name, "params_file": files.params_file.name,
+              "converter": f"paddle2onnx {p2o_version}",
+              "parity": {"rtol": rtol, "atol": atol, "batch": checked_batch,
+                         "max_abs_diff": {o.name: o.max_abs_diff for o in report.outputs}}}
+    meta = {METADATA_INPUTS: _entries(inputs), METADATA_OUTPUTS: _entries(outputs),
+            METADATA_SOURCE: json.dumps(source)}
+    if max_batch is not None:
+        meta[METADATA_MAX_BATCH] = str(max_batch)
+    _set_metadata(model, meta)
+    onnx.save(model, str(work / "final.onnx"))
+    actual_opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")),
+                        opset)
+    return OnnxConversion(
+        onnx_path=target, model_file=files.model_file, params_file=files.params_file,
+        opset=int(actual_opset), inputs=inputs, outputs=outputs, parity=report,
+        max_batch_size=max_batch, checked_batch=checked_batch, value_info_reinferred=reinferred,
+        warnings=warnings)
