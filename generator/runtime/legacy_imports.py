@@ -17,6 +17,7 @@ from __future__ import annotations
 import importlib
 import importlib.abc
 import importlib.machinery
+import importlib.util
 import sys
 import types
 from collections.abc import Mapping, Sequence
@@ -58,19 +59,22 @@ class LegacyModule:
     package: bool = False
     #: values set on the module as it is created (`__version__`).
     constants: Mapping[str, Any] = field(default_factory=dict)
+    #: name -> runtime module bound to it (`image_reader.F` is `functional`).
+    aliases: Mapping[str, str] = field(default_factory=dict)
 
 
 _READER_MODULES: dict[str, LegacyModule] = {
     "paddle_serving_app.reader": LegacyModule((_READER,), package=True),
     "paddle_serving_app.reader.image_reader": LegacyModule(
-        (_READER, f"{_READER}.functional"),
+        (_READER, f"{_READER}.detection_post"),
         names=("BGR2RGB", "Base64ToImage", "BlazeFacePostprocess", "CenterCrop", "DBPostProcess",
                "DetectionBGR2RGB", "DetectionDiv", "DetectionFile2Image", "DetectionNormalize",
                "DetectionPadStride", "DetectionResize", "DetectionSequential",
                "DetectionTranspose", "Div", "File2Image", "FilterBoxes", "GetRotateCropImage",
                "ImageReader", "Lambda", "Normalize", "PadStride", "RCNNPostprocess", "RGB2BGR",
                "Resize", "ResizeByFactor", "SegPostprocess", "Sequential", "SortedBoxes",
-               "String2Image", "Transpose", "URL2Image", "functional", "generate_colormap")),
+               "String2Image", "Transpose", "URL2Image", "functional", "generate_colormap", "F"),
+        aliases={"F": f"{_READER}.functional"}),
     "paddle_serving_app.reader.functional": LegacyModule((f"{_READER}.functional",)),
     "paddle_serving_app.reader.ocr_reader": LegacyModule(
         (f"{_READER}.ocr_reader",),
@@ -165,10 +169,16 @@ def _lookup(module_name: str, spec: LegacyModule, name: str) -> Any:
     if name in spec.unavailable:
         raise LegacyImportError(f"{module_name}.{name} is not available here: "
                                 f"{spec.unavailable[name]}", name=module_name)
+    if name in spec.aliases:
+        return importlib.import_module(spec.aliases[name])
     if spec.names and name not in spec.names:
         raise AttributeError(f"module {module_name!r} has no attribute {name!r}")
     for source in spec.sources:
-        value = getattr(importlib.import_module(source), name, _MISSING)
+        module = importlib.import_module(source)
+        value = getattr(module, name, _MISSING)
+        if (value is _MISSING and hasattr(module, "__path__") and not name.startswith("__")
+                and importlib.util.find_spec(f"{source}.{name}") is not None):
+            value = importlib.import_module(f"{source}.{name}")  # a submodule not yet imported
         if value is not _MISSING:
             return value
     raise AttributeError(f"module {module_name!r} has no attribute {name!r}")

@@ -22,14 +22,23 @@ Known quirks of Paddle Serving, kept by default and documented on each class:
 * `ResizeByFactor` rounds the height with a hard-coded 32; `OCRReader.preprocess` returns only
   the first image.
 
+Text readers (plain Python, no paddlenlp): `ChineseBertReader` with its own WordPiece tokenizer
+(`tokenization`) over the `vocab.txt` you pass, `LACReader`, `SentaReader` and `IMDBDataset`
+(`imdb_reader`; not exported by Paddle Serving's package, exported here too). They never
+download: where Paddle Serving fetched a default vocabulary, a missing file is a clear error.
+
+The modules of `paddle_serving_app.reader` map to: `image_reader` -> this package,
+`functional`, `ocr_reader`, `tokenization`, `batching` -> `text_batching`, `reader` and
+`bert_base_reader` / `chinese_bert_reader` -> `bert_reader`, `imdb_reader`, `lac_reader`,
+`senta_reader`, `pptsn_reader` -> `video_reader` (see `generator.runtime.legacy_imports`).
+
 Deliberate differences: `URL2Image` refuses to fetch unless `URL2Image(allow_network=True)` or
 `SCAFFOLD_ALLOW_URL_FETCH=1`; `DetectionPadStride` always returns `(im, im_info)`;
-`GetRotateCropImage` leaves its `points` argument intact; OCR scores are Python floats.
-Not provided (raise `NotImplementedError` with the reason): `ChineseBertReader`, `LACReader`,
-`SentaReader`, and the video readers `VideoDecoder`, `Sampler`, `Scale`, `TenCrop`,
-`Image2Array`, `Normalization`.
+`GetRotateCropImage` leaves its `points` argument intact; OCR scores are Python floats;
+`LACReader.parse_result` compares the previous tag (the original indexed the current tag).
 """
 
+from generator.runtime.reader.bert_reader import ChineseBertReader
 from generator.runtime.reader.detection_ops import (
     DetectionBGR2RGB,
     DetectionDiv,
@@ -64,6 +73,8 @@ from generator.runtime.reader.image_ops import (
     URL2Image,
     URLFetchNotAllowedError,
 )
+from generator.runtime.reader.imdb_reader import IMDBDataset
+from generator.runtime.reader.lac_reader import LACReader
 from generator.runtime.reader.ocr_ops import (
     DBPostProcess,
     FilterBoxes,
@@ -71,15 +82,13 @@ from generator.runtime.reader.ocr_ops import (
     SortedBoxes,
 )
 from generator.runtime.reader.ocr_reader import OCRReader
-from generator.runtime.reader.unavailable import (
-    ChineseBertReader,
+from generator.runtime.reader.senta_reader import SentaReader
+from generator.runtime.reader.unavailable import ReaderNotAvailableError
+from generator.runtime.reader.video_reader import (
     Image2Array,
-    LACReader,
     Normalization,
-    ReaderNotAvailableError,
     Sampler,
     Scale,
-    SentaReader,
     TenCrop,
     VideoDecoder,
 )
@@ -103,6 +112,7 @@ __all__ = [
     "File2Image",
     "FilterBoxes",
     "GetRotateCropImage",
+    "IMDBDataset",
     "Image2Array",
     "ImageReader",
     "LACReader",

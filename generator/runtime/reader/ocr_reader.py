@@ -20,7 +20,7 @@ import numpy as np
 
 from generator import imaging
 
-__all__ = ["CTCLabelDecode", "CharacterOps", "OCRReader", "OCR_V2_FETCH"]
+__all__ = ["BaseRecLabelDecode", "CTCLabelDecode", "CharacterOps", "OCRReader", "OCR_V2_FETCH"]
 
 #: The fetch name PaddleOCR's converted recognition models use.
 OCR_V2_FETCH = "save_infer_model/scale_0.tmp_1"
@@ -89,9 +89,9 @@ class CharacterOps:
         return "".join(chars)
 
 
-class CTCLabelDecode:
-    """Greedy CTC decoding of `[N, T, C]` probabilities: argmax per step, repeats merged, blank
-    (index 0) dropped; score = mean probability of the kept steps."""
+class BaseRecLabelDecode:
+    """Text-index <-> text conversion over the character list of `config` (`character_type`,
+    `character_dict_path`); `add_special_char` lets subclasses add tokens such as the blank."""
 
     def __init__(self, config: Mapping[str, Any]):
         character_type = config["character_type"]
@@ -105,8 +105,12 @@ class CTCLabelDecode:
         else:
             chars = read_character_dict(config.get("character_dict_path")) + [" "]
         self.character_type = character_type
-        self.character = ["blank"] + chars
+        self.character = self.add_special_char(chars)
         self.dict = {c: i for i, c in enumerate(self.character)}
+
+    def add_special_char(self, dict_character: list[str]) -> list[str]:
+        """The full character list (the base class adds nothing)."""
+        return dict_character
 
     def get_ignored_tokens(self) -> list[int]:
         return [0]
@@ -126,12 +130,21 @@ class CTCLabelDecode:
                     continue
                 if token >= len(self.character):
                     raise IndexError(f"CTC index {token} is outside the dictionary of "
-                                     f"{len(self.character)} entries (blank + characters); the "
+                                     f"{len(self.character)} entries; the "
                                      "dictionary file does not match the model")
                 chars.append(self.character[token])
                 confs.append(float(text_prob[b][idx]) if text_prob is not None else 1.0)
             results.append(("".join(chars), float(np.mean(confs)) if confs else 0.0))
         return results
+
+
+class CTCLabelDecode(BaseRecLabelDecode):
+    """Greedy CTC decoding of `[N, T, C]` probabilities: argmax per step, repeats merged, blank
+    (index 0) dropped; score = mean probability of the kept steps."""
+
+    def add_special_char(self, dict_character: list[str]) -> list[str]:
+        """The CTC blank first, then the characters."""
+        return ["blank", *dict_character]
 
     def __call__(self, preds: np.ndarray, label: Any = None) -> Any:
         preds = np.asarray(preds)
