@@ -95,11 +95,33 @@ def _check_literal(value: Any) -> Any:
     return value
 
 
+def _py_str(text: str) -> str:
+    """A string literal in `ruff format`'s style: double quotes unless that needs more
+    escapes than single quotes."""
+    literal = repr(text)
+    if literal.startswith("'") and '"' not in text:  # no quote inside: double quotes
+        literal = '"' + literal[1:-1] + '"'
+    return literal
+
+
+def _py(value: Any) -> str:
+    if isinstance(value, str):
+        return _py_str(value)
+    if isinstance(value, list | tuple):
+        items = ", ".join(_py(v) for v in value)
+        return f"[{items}]" if isinstance(value, list) else \
+            f"({items}{',' if len(value) == 1 else ''})"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{_py(k)}: {_py(v)}" for k, v in value.items()) + "}"
+    return repr(value)
+
+
 def py_literal(value: Any) -> str:
-    """A Python literal that evaluates to `value` (str, numbers, bool, None, lists, dicts)."""
+    """A Python literal that evaluates to `value` (str, numbers, bool, None, lists, dicts),
+    quoted as `ruff format` writes it."""
     if isinstance(value, Path):
         value = str(value)
-    return repr(_check_literal(value))
+    return _py(_check_literal(value))
 
 
 def yaml_value(value: Any) -> str:
