@@ -5,9 +5,12 @@ It is a few dozen lines of plain ASGI rather than a web framework because the wi
 must match Paddle Serving 0.9's grpc-gateway byte for byte (status codes, `text/plain` 404/405,
 error JSON), which a framework's own error pages and routing rules would change.
 
-Blocking work (JSON mapping, the pipeline, other routers' handlers) runs in a thread pool; the
-event loop only moves bytes. Health and metrics routes answer on the loop, so probes stay fast
-while every worker thread is busy.
+Blocking work (JSON mapping, the pipeline, other routers' handlers) runs in a thread pool, so
+slow requests overlap (and the pipeline can batch them) while the event loop moves bytes.
+One exception, for latency: while no other request is being handled and the handlers' recent
+run time is under `inline_budget_s` (a tiny model: well under a millisecond), a request runs on
+the loop itself, since the two thread wake-ups of the pool would cost more than the handler.
+Health and metrics routes always answer on the loop.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -92,13 +96,16 @@ class GatewayApp:
 
     def __init__(self, handler: Callable[[Any], Any], *, max_body_bytes: int,
                  get_routes: dict[str, GetRoute], routers: list[Router],
-                 executor: concurrent.futures.Executor) -> None:
+                 executor: concurrent.futures.Executor, inline_budget_s: float = 0.0) -> None:
         self.handler = handler
         self.max_body_bytes = max_body_bytes
         self.get_routes = get_routes
         self.routers = routers
         self.executor = executor
+        self.inline_budget_s = inline_budget_s
         self.stopping = False
+        self._busy = 0  # requests being handled (inline or in the pool)
+        self._recent_s = float("inf")  # smoothed handler run time; unknown until measured
 
     async def __call__(self, scope: dict, receive: Callable[[], Awaitable[dict]],
                        send: Callable[[dict], Awaitable[None]]) -> None:
@@ -138,12 +145,27 @@ class GatewayApp:
         return HttpResponse(404, b"Not Found\n", TEXT)
 
     async def _run(self, fn: Callable[..., HttpResponse], *args: Any) -> HttpResponse:
-        loop = asyncio.get_running_loop()
+        inline = self._busy == 0 and self._recent_s < self.inline_budget_s
+        self._busy += 1
         try:
-            return await loop.run_in_executor(self.executor, fn, *args)
+            if inline:
+                return self._timed(fn, *args)
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self.executor, self._timed, fn, *args)
         except Exception as exc:  # a router's bug: still one JSON answer, server keeps serving
             _LOGGER.exception("HTTP handler failed")
             return HttpResponse(500, error_json(GRPC_INTERNAL, f"{type(exc).__name__}: {exc}"))
+        finally:
+            self._busy -= 1
+
+    def _timed(self, fn: Callable[..., HttpResponse], *args: Any) -> HttpResponse:
+        start = time.perf_counter()
+        try:
+            return fn(*args)
+        finally:
+            took = time.perf_counter() - start
+            recent = self._recent_s
+            self._recent_s = took if recent == float("inf") else 0.8 * recent + 0.2 * took
 
     def _get(self, route: GetRoute, path: str) -> HttpResponse:
         try:

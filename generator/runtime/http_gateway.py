@@ -10,7 +10,7 @@ Behaviour matches Paddle Serving 0.9's `libproxy_server.so` (grpc-gateway v1 wit
   code 13; a body over `max_body_bytes` -> 413 with code 8 (the Go gateway had no such limit, the
   gRPC server rejected large requests instead).
 
-The server is uvicorn (HTTP/1.1 parsed by httptools/llhttp, one asyncio event loop in a
+The server is uvicorn (HTTP/1.1 parsed by httptools/llhttp, one event loop (uvloop when installed) in a
 background thread, no thread per connection) with the limits of `http_protocol` (connection cap,
 header and body deadlines, JSON error answers) and the app of `http_app`. `stop()` closes the
 listener and idle or half-sent connections at once and waits only for requests being handled.
@@ -53,7 +53,9 @@ class HttpGateway:
     pick a free one); `stop(timeout)` stops accepting, lets in-flight requests finish and closes
     every connection. `reuse_port=True` sets SO_REUSEPORT so that several worker processes can
     serve the same port. `routers` add endpoints (see `http_app.Router`); `max_workers` bounds
-    the threads running handlers; `limits` bounds connections and request deadlines.
+    the threads running handlers; `limits` bounds connections and request deadlines;
+    `inline_budget_s` (0: never) lets handlers that recently ran faster than that run on the
+    event loop while no other request is in progress (see `http_app`).
     """
 
     def __init__(
@@ -69,6 +71,7 @@ class HttpGateway:
         max_workers: int = 32,
         limits: Limits | None = None,
         keep_alive_s: int = 75,
+        inline_budget_s: float = 0.001,
     ):
         if reuse_port and not hasattr(socket, "SO_REUSEPORT"):
             raise OSError("reuse_port=True needs SO_REUSEPORT, which this platform lacks")
@@ -82,6 +85,7 @@ class HttpGateway:
         self._max_workers = max_workers
         self.limits = limits or Limits()
         self._keep_alive_s = keep_alive_s
+        self._inline_budget_s = inline_budget_s
         self._server: uvicorn.Server | None = None
         self._app: GatewayApp | None = None
         self._executor: concurrent.futures.ThreadPoolExecutor | None = None
@@ -128,10 +132,10 @@ class HttpGateway:
             self._max_workers, thread_name_prefix=f"http:{self._port}")
         self._app = GatewayApp(self._handler, max_body_bytes=self.max_body_bytes,
                                get_routes=self._get_routes, routers=self._routers,
-                               executor=self._executor)
+                               executor=self._executor, inline_budget_s=self._inline_budget_s)
         protocol = type("_Protocol", (LimitedHttpToolsProtocol,), {"limits": self.limits})
         config = uvicorn.Config(
-            self._app, http=protocol, loop="asyncio", lifespan="off", interface="asgi3",
+            self._app, http=protocol, loop="auto", lifespan="off", interface="asgi3",
             log_config=None, log_level="warning", access_log=False, server_header=False,
             timeout_keep_alive=self._keep_alive_s, backlog=2048,
             headers=[("server", "paddle-serving-scaffold")])
