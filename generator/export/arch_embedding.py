@@ -8,9 +8,8 @@ inference feature is taken after it) and optional L2 normalisation.
 
 Exported input `x` float32 [N, 3, H, W] (default 256 x 128, the person ReID size), output the
 feature matrix float32 [N, D] (D = `embedding_dim`, or the backbone's channels: 2048 for
-ResNet50). Export with the PIR format (the default): under Paddle 3.3.1's legacy tracer only a
-ResNet backbone with `normalize: false` traces (L2 normalisation and MobileNetV3 need ops that
-legacy mode lacks).
+ResNet50). Both export formats work (the L2 normalisation comes from `legacy_ops`, which also
+traces under Paddle 3.3.1's legacy tracer).
 
 Config (`model.args`):
     backbone: resnet50 | resnet18 | ... | mobilenet_v3_small | mobilenet_v3_large
@@ -27,6 +26,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from generator.export import legacy_ops
 from generator.export.arch_backbones import BACKBONES, build_backbone, check_backbone
 from generator.export.arch_segmentation import parse_input_size
 from generator.export.errors import ConfigError
@@ -53,7 +53,6 @@ def build_reid_embedding(backbone: str = "resnet50", backbone_scale: float = 1.0
                          bn_neck: bool = True, normalize: bool = True) -> Any:
     """The dynamic `paddle.nn.Layer` (random init): `forward(x)` -> features [N, D]."""
     import paddle
-    import paddle.nn.functional as F
     from paddle import nn
 
     where = f"model.args for arch {ARCH_NAME!r}"
@@ -96,7 +95,7 @@ def build_reid_embedding(backbone: str = "resnet50", backbone_scale: float = 1.0
             if self.bn_neck is not None:
                 feat = self.bn_neck(feat)
             if self.normalize:
-                feat = F.normalize(feat, p=2, axis=1)
+                feat = legacy_ops.normalize(feat, p=2, axis=1)
             return feat
 
     return ReIDEmbedding()

@@ -8,8 +8,9 @@ logits are upsampled bilinearly to the input size.
 
 Exported like a PaddleSeg model (`tools/export.py`, default `--output_op argmax`):
 input `x` float32 [N, 3, H, W], output the label map int32 [N, H, W]. `output_op: softmax`
-gives float32 [N, C, H, W] probabilities, `none` the logits. Export with the PIR format (the
-default): Paddle 3.3.1's legacy (`FLAGS_enable_pir_api=0`) tracer has no argmax / sigmoid.
+gives float32 [N, C, H, W] probabilities, `none` the logits. Both export formats work: argmax
+and sigmoid come from `legacy_ops`, which also trace under the legacy (`FLAGS_enable_pir_api=0`)
+tracer of Paddle 3.3.1.
 
 Config (`model.args`):
     num_classes: int (default 19)
@@ -26,6 +27,7 @@ from typing import Any
 
 from generator.export.arch_backbones import build_backbone, check_backbone
 from generator.export.errors import ConfigError
+from generator.export.legacy_ops import argmax, sigmoid_layer
 from generator.models import ARCHITECTURES, BuiltModel, register_architecture
 
 ARCH_NAME = "lraspp"
@@ -87,7 +89,7 @@ def build_lraspp(num_classes: int = 19, backbone: str = "mobilenet_v3_small",
                                      nn.BatchNorm2D(decoder_channels), nn.ReLU())
             self.scale = nn.Sequential(nn.AdaptiveAvgPool2D(1),
                                        nn.Conv2D(high_ch, decoder_channels, 1, bias_attr=False),
-                                       nn.Sigmoid())
+                                       sigmoid_layer())
             self.low_classifier = nn.Conv2D(low_ch, num_classes, 1)
             self.high_classifier = nn.Conv2D(decoder_channels, num_classes, 1)
             self.num_classes = num_classes
@@ -102,7 +104,7 @@ def build_lraspp(num_classes: int = 19, backbone: str = "mobilenet_v3_small",
             logits = F.interpolate(logits, size=paddle.shape(x)[2:], mode="bilinear",
                                    align_corners=False)
             if self.output_op == "argmax":
-                return paddle.argmax(logits, axis=1, dtype="int32")
+                return argmax(logits, axis=1, dtype="int32")
             if self.output_op == "softmax":
                 return F.softmax(logits, axis=1)
             return logits

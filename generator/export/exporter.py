@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -32,6 +33,7 @@ from generator.export.errors import (
     TraceError,
 )
 from generator.export.parity import (
+    BOX_ATOL_PX,
     OutputParity,
     ParityReport,
     check_parity,
@@ -121,6 +123,20 @@ def _short(exc: BaseException, limit: int = 1500) -> str:
     return text if len(text) <= limit else "..." + text[-limit:]
 
 
+def legacy_trace_hint(exc: BaseException) -> str:
+    """The line added to a legacy tracing error caused by a PIR/dygraph-only operator
+    (`<op>(): argument (position 1) must be Value, but got Variable`), else ""."""
+    text = str(exc)
+    if "must be Value" not in text:
+        return ""
+    found = re.findall(r"(\w+)\(\): argument \(position \d+\) must be Value", text)
+    op = f"operator `{found[-1]}`" if found else "this operator"
+    return (f"\n{op} is not available in legacy (non-PIR) mode on Paddle 3: its Python API "
+            "takes dygraph tensors or PIR values only (generator.export.legacy_ops has "
+            "legacy-capable argmax, sigmoid, maximum and normalize); export with "
+            "--model_format pir, which works")
+
+
 def export_built_model(
     built: BuiltModel,
     output_dir: str | Path,
@@ -200,10 +216,7 @@ def _export_into(tmp: Path, final: Path, fn, plain, paddle_spec, cfg, built: Bui
         except ExportError:
             raise
         except Exception as exc:
-            hint = ""
-            if model_format == "legacy" and "must be Value" in str(exc):
-                hint = ("\nthis operator is not available in legacy (non-PIR) mode on Paddle 3; "
-                        "export with --model_format pir")
+            hint = legacy_trace_hint(exc) if model_format == "legacy" else ""
             raise TraceError(f"tracing failed: {_short(exc)}{hint}") from None
     with step(f"saving {model_format} inference model"):
         try:
@@ -240,8 +253,9 @@ def _export_into(tmp: Path, final: Path, fn, plain, paddle_spec, cfg, built: Bui
             else:
                 inputs = specs_mod.random_inputs(plain)
             try:
-                report = check_parity(fn, tmp, inputs, rtol, atol, input_spec=plain,
-                                      model_name=model_name)
+                report = check_parity(
+                    fn, tmp, inputs, rtol, atol, input_spec=plain, model_name=model_name,
+                    box_atol=BOX_ATOL_PX if built.task == "detection" else None)
             except ExportError:
                 raise
             except Exception as exc:
@@ -273,12 +287,14 @@ def export_config(
 ) -> ExportResult:
     """Export the model a config describes into `<output_dir>/<config basename>/`.
 
-    Native (`version: 1`) and PaddleDetection configs are accepted. The legacy format runs in
-    a worker process with the PIR API off. With `ppdet_root` (a PaddleDetection checkout), a
+    Native (`version: 1`) and PaddleDetection configs are accepted. `model_format="legacy"`
+    writes `model.pdmodel` (same `model.pdiparams` as the PIR export) from a worker process
+    with the PIR API off; an architecture that cannot be traced that way raises TraceError
+    (an ExportError) naming the operator. With `ppdet_root` (a PaddleDetection checkout), a
     PaddleDetection config is exported by that checkout's own `tools/export_model.py` (any
     architecture) and its output converted to the serving folders.
     """
-    from generator.export.native_config import build_model, load_native_config
+    from generator.export.native_config import load_native_config
 
     _check_format(model_format)
     _check_tolerance(rtol, atol)
@@ -294,11 +310,23 @@ def export_config(
                                   export_serving_model, verify, rtol, atol)
     cfg = load_native_config(config_path, overrides)
     with step("building model"):
-        built = build_model(cfg, config_path)
+        built = _build_fresh_names(cfg, config_path)
     return export_built_model(built, final, model_format=model_format,
                               fixed_input_shape=fixed_input_shape,
                               export_serving_model=export_serving_model, verify=verify,
                               rtol=rtol, atol=atol)
+
+
+def _build_fresh_names(cfg: dict[str, Any], config_path: Path) -> BuiltModel:
+    """Build with parameter names counted from zero (`conv2d_0.w_0`, ...), whatever was built
+    in this process before: `model.pdiparams` stores parameters sorted by name, so the PIR
+    export and the legacy worker's export of one config write the same bytes."""
+    import paddle
+
+    from generator.export.native_config import build_model
+
+    with paddle.utils.unique_name.guard():
+        return build_model(cfg, config_path)
 
 
 def _export_with_ppdet(config_path: Path, final: Path, overrides: list[str], ppdet_root: Path,

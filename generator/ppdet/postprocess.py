@@ -3,7 +3,8 @@
 `paddle.vision.ops.yolo_box` decodes each level into boxes in original-image pixels (it takes
 `origin_shape = int(im_shape / scale_factor)`); `paddle._C_ops.multiclass_nms3` gives
 `[N, 6]` rows `[class_id, score, x1, y1, x2, y2]` plus the per-image counts (int32). Both export
-to a static model and run in CPU inference on Paddle 3.3.1.
+to a static model (PIR `model.json` or legacy `model.pdmodel`) and run in CPU inference on
+Paddle 3.3.1.
 """
 
 from __future__ import annotations
@@ -43,7 +44,13 @@ def yolo_decode(
 def multiclass_nms(
     boxes: paddle.Tensor, scores: paddle.Tensor, params: NMSParams
 ) -> tuple[paddle.Tensor, paddle.Tensor]:
-    """`(bbox [N, 6] float32, bbox_num [B] int32)` after per-class NMS."""
+    """`(bbox [N, 6] float32, bbox_num [B] int32)` after per-class NMS.
+
+    Dygraph and PIR call `_C_ops.multiclass_nms3`; a legacy static program
+    (`FLAGS_enable_pir_api=0`, which `_C_ops` cannot take) gets the same op appended.
+    """
+    if not paddle.in_dynamic_mode() and not paddle.framework.in_pir_mode():
+        return _static_multiclass_nms(boxes, scores, params)
     out, _index, nms_rois_num = paddle._C_ops.multiclass_nms3(
         boxes,
         scores,
@@ -56,4 +63,33 @@ def multiclass_nms(
         params.nms_eta,
         params.background_label,
     )
+    return out, nms_rois_num
+
+
+def _static_multiclass_nms(
+    boxes: paddle.Tensor, scores: paddle.Tensor, params: NMSParams
+) -> tuple[paddle.Tensor, paddle.Tensor]:
+    """`multiclass_nms3` appended to the current legacy static program (as PaddleDetection 2.x)."""
+    from paddle.base.layer_helper import LayerHelper
+
+    helper = LayerHelper("multiclass_nms3")
+    out = helper.create_variable_for_type_inference(dtype=boxes.dtype)
+    index = helper.create_variable_for_type_inference(dtype="int32")
+    nms_rois_num = helper.create_variable_for_type_inference(dtype="int32")
+    helper.append_op(
+        type="multiclass_nms3",
+        inputs={"BBoxes": boxes, "Scores": scores},
+        outputs={"Out": out, "Index": index, "NmsRoisNum": nms_rois_num},
+        attrs={
+            "score_threshold": params.score_threshold,
+            "nms_top_k": params.nms_top_k,
+            "keep_top_k": params.keep_top_k,
+            "nms_threshold": params.nms_threshold,
+            "normalized": params.normalized,
+            "nms_eta": params.nms_eta,
+            "background_label": params.background_label,
+        },
+    )
+    for var in (out, index, nms_rois_num):
+        var.stop_gradient = True
     return out, nms_rois_num
