@@ -17,6 +17,7 @@ import grpc
 from generator.runtime import config as pipeline_config
 from generator.runtime.dag import DagExecutor
 from generator.runtime.errors import DagError, ErrorCode, RuntimeServingError
+from generator.runtime.exit_on_error import CONFIG_STAGE, START_STAGE, exit_with_error
 from generator.runtime.logs import setup_logging
 from generator.runtime.metrics import Metrics
 from generator.runtime.operator import ResponseOp
@@ -52,13 +53,30 @@ class PipelineServer:
         self.models: Any = None
 
     # ------------------------------------------------------------- set-up
+    # The public, script-facing methods (set_response_op, prepare_server, run_server) report a
+    # configuration or start-up error as WebService does: one `error:` line, exit status 1.
+    # The underscored variants raise instead (WebService and embedding code use them).
     def set_response_op(self, response_op: ResponseOp) -> None:
+        """Set the graph's end (a ResponseOp); exits with an `error:` line if it is not one."""
+        try:
+            self._set_response_op(response_op)
+        except RuntimeServingError as exc:
+            exit_with_error(exc, CONFIG_STAGE)
+
+    def _set_response_op(self, response_op: ResponseOp) -> None:
         if not isinstance(response_op, ResponseOp):
             raise DagError(f"set_response_op needs a ResponseOp, found {type(response_op).__name__}")
         self._response_op = response_op
 
     def prepare_server(self, yml_file: str | None = None, yml_dict: dict | None = None) -> None:
-        """Load and validate config.yml (or the dict); nothing starts yet."""
+        """Load and validate config.yml (or the dict) and the graph; nothing starts yet. A
+        problem prints one `error:` line and exits with status 1."""
+        try:
+            self._prepare_server(yml_file=yml_file, yml_dict=yml_dict)
+        except RuntimeServingError as exc:
+            exit_with_error(exc, CONFIG_STAGE)
+
+    def _prepare_server(self, yml_file: str | None = None, yml_dict: dict | None = None) -> None:
         self._conf = pipeline_config.load_pipeline_config(yml_file=yml_file, yml_dict=yml_dict)
         self._source = str(yml_file) if yml_file is not None else "<yml_dict>"
         if self._response_op is None:
@@ -243,7 +261,14 @@ class PipelineServer:
 
     # -------------------------------------------------------- foreground
     def run_server(self) -> None:
-        """Serve until SIGTERM/SIGINT, then drain and return (the process exits 0)."""
+        """Serve until SIGTERM/SIGINT, then drain and return (the process exits 0). A start-up
+        failure (model, port, init_op) prints one `error:` line and exits with status 1."""
+        try:
+            self._run_server()
+        except RuntimeServingError as exc:
+            exit_with_error(exc, START_STAGE)
+
+    def _run_server(self) -> None:
         setup_logging()
         if self.config["build_dag_each_worker"] and self.config["worker_num"] > 1:
             self._run_workers()

@@ -14,16 +14,10 @@ to stderr and exit with status 1 (never a bare traceback).
 
 from __future__ import annotations
 
-import sys
-
 from generator.runtime.errors import DagError, RuntimeServingError
+from generator.runtime.exit_on_error import CONFIG_STAGE, START_STAGE, exit_with_error
 from generator.runtime.operator import Op, RequestOp, ResponseOp
 from generator.runtime.server import PipelineServer
-
-
-def _fail(exc: RuntimeServingError, stage: str) -> None:
-    print(f"error: {stage}: {exc}", file=sys.stderr, flush=True)
-    raise SystemExit(1)
 
 
 class WebService:
@@ -48,17 +42,17 @@ class WebService:
     def prepare_pipeline_config(self, yml_file: str | None = None, yml_dict: dict | None = None):
         """Load and validate config.yml (or a dict) and the Op graph."""
         try:
-            self._server.set_response_op(self._build())
-            self._server.prepare_server(yml_file=yml_file, yml_dict=yml_dict)
+            self._server._set_response_op(self._build())
+            self._server._prepare_server(yml_file=yml_file, yml_dict=yml_dict)
         except RuntimeServingError as exc:
-            _fail(exc, "invalid service configuration")
+            exit_with_error(exc, CONFIG_STAGE)
 
     def run_service(self) -> None:
         """Start serving; blocks until SIGTERM/SIGINT, then drains in-flight requests."""
         try:
-            self._server.run_server()
+            self._server._run_server()
         except RuntimeServingError as exc:
-            _fail(exc, "the service could not start")
+            exit_with_error(exc, START_STAGE)
 
     # Non-blocking variants, for embedding and tests.
     def start(self) -> PipelineServer:
