@@ -48,6 +48,10 @@ import click
 @click.option("--ppdet-root", type=click.Path(file_okay=False, path_type=Path),
               help="A PaddleDetection checkout: export the PaddleDetection config with its own "
                    "tools/export_model.py (any architecture) and serve the result.")
+@click.option("--backend", type=click.Choice(["auto", "paddle", "openvino", "onnxruntime"]),
+              help="CPU inference backend. Default auto: each available backend is measured "
+                   "on this machine for this model and the fastest with Paddle's outputs is "
+                   "written into config.yml.")
 @click.option("--vendor/--no-vendor", default=True, show_default=True,
               help="Put this package's wheel in vendor/, so the folder installs (pip, docker "
                    "build) on a machine that has never seen this repository.")
@@ -56,7 +60,7 @@ def command(config: Path | None, model_dir: Path | None, opts: tuple[str, ...],
             http_port: int | None, rpc_port: int | None, host: str | None,
             image: str | None, overwrite: bool, force: bool,
             update: bool, dry_run: bool, verify: bool, ppdet_root: Path | None,
-            vendor: bool) -> None:
+            backend: str | None, vendor: bool) -> None:
     """Generate a ready-to-run Paddle Serving Pipeline service folder."""
     from generator.scaffold import (
         NewServiceRequest,
@@ -70,7 +74,8 @@ def command(config: Path | None, model_dir: Path | None, opts: tuple[str, ...],
                                 output=output, name=name, device=device, trt=trt,
                                 http_port=http_port, rpc_port=rpc_port, overwrite=overwrite,
                                 verify=verify, ppdet_root=ppdet_root, vendor=vendor,
-                                force=force, update=update, host=host, image=image)
+                                force=force, update=update, host=host, image=image,
+                                backend=backend)
     if force and not (overwrite or update):
         click.echo("Error: --force only applies with --overwrite (or --update)", err=True)
         sys.exit(2)
@@ -100,6 +105,8 @@ def command(config: Path | None, model_dir: Path | None, opts: tuple[str, ...],
             click.echo(f"replaced your changed file {rel} (--force)", err=True)
         for rel in plan.kept:
             click.echo(f"kept your file {rel}", err=True)
+    if plan.backend is not None:
+        click.echo(plan.backend.table())
     click.echo(f"created {result.output}/ ({plan.task} service {plan.name!r}, "
                f"{len(result.files)} files)")
     if plan.random_weights:

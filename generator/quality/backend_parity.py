@@ -6,7 +6,8 @@ Detections (`[N, 6]` rows `[class, score, x1, y1, x2, y2]` with per-image counts
 be equal and each reference row matched, in its image, by a row of the same class whose
 coordinates are within `box_rtol` (floor `px_floor` pixels) and score within `score_rtol`.
 A reference row may stay unmatched only at a cutoff (its score within `score_rtol` of the
-image's lowest kept score), where near-tied candidates legitimately swap. Paddle's own
+image's lowest kept score), where near-tied candidates legitimately swap; the row that took its
+place must be at the cutoff too. Paddle's own
 oneDNN-off PIR and legacy programs differ by that much (../shared reference: 99/100 rows).
 """
 
@@ -73,6 +74,10 @@ def _match_image(got: np.ndarray, want: np.ndarray, tol: ParityTolerance) -> tup
             bad += 1
             note = note or (f"class {int(w[0])} score {w[1]:.4f} box "
                             f"{[round(float(v), 1) for v in w[2:]]} unmatched")
+    for j in free:  # a row standing in for an unmatched one must be at the cutoff too
+        if got[j][1] > cutoff and abs(got[j][1] - cutoff) > tol.score_rtol * max(cutoff, 1e-6):
+            bad += 1
+            note = note or f"extra class {int(got[j][0])} score {got[j][1]:.4f}"
     return bad, note
 
 

@@ -51,6 +51,24 @@ def export_into(config_path: Path, overrides: list[str], folder: Path, *,
     return ModelOutput(deploy_file)
 
 
+def export_legacy_into(config_path: Path, overrides: list[str], work: Path,
+                       ppdet_root: Path | None = None) -> tuple[Path, Path] | str:
+    """The same model exported as a legacy program (what OpenVINO reads, and often the fastest
+    Paddle oneDNN path) into `work`: (serving_server, serving_client), or why it could not be."""
+    from generator.export.errors import ExportError
+    from generator.export.exporter import export_config
+
+    if ppdet_root is not None:
+        return "exported with --ppdet-root (PIR only here)"
+    try:
+        result = export_config(config_path, work, overrides, model_format="legacy",
+                               export_serving_model=True, verify=False)
+    except ExportError as exc:
+        return f"legacy export failed: {str(exc).strip().splitlines()[0][:300]}"
+    assert result.serving_server is not None and result.serving_client is not None
+    return result.serving_server, result.serving_client
+
+
 def convert_into(model_dir: Path, folder: Path, deploy_record: Path | None,
                  infer_cfg: dict[str, Any] | None) -> ModelOutput:
     """Convert the inference model in `model_dir` to `folder/serving_server` + `serving_client`;

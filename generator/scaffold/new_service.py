@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 
 from generator import __version__
-from generator.scaffold import model_source
+from generator.scaffold import backend_choice, model_source
 from generator.scaffold.errors import ScaffoldConfigError, ScaffoldError
 from generator.scaffold.names import check_name, k8s_name, slugify
 from generator.scaffold.ownership import (
@@ -57,6 +57,7 @@ class NewServiceRequest:
     update: bool = False  # regenerate only when the inputs changed (keeps an up-to-date folder)
     host: str | None = None
     image: str | None = None
+    backend: str | None = None  # None/"auto": the fastest with Paddle's outputs (backend_choice)
 
 
 @dataclass
@@ -75,6 +76,7 @@ class ServicePlan:
     weights_hint: str
     files: list[str]
     notes: list[str] = field(default_factory=list)
+    backend: Any = None  # the BackendChoice made while building
     replace: ReplacePlan | None = None  # the existing generated folder --overwrite replaces
     kept: list[str] = field(default_factory=list)  # the user's files carried over
     up_to_date: bool = False  # --update: the folder was generated from these same inputs
@@ -165,6 +167,11 @@ def plan_service(request: NewServiceRequest) -> ServicePlan:
         (cfg or {}).get("service"), where=where, device=request.device, trt=request.trt,
         http_port=request.http_port, rpc_port=request.rpc_port, host=request.host,
         image=request.image)
+    backend_choice.check_requested(request.backend)
+    if request.backend not in (None, "auto", "paddle") and (request.device == "gpu"
+                                                              or settings.device == "gpu"):
+        raise ScaffoldConfigError(f"--backend {request.backend} runs on CPU only; drop it (or "
+                                  "--device gpu)")
     if request.device == "cpu" and request.trt:
         raise ScaffoldConfigError("--trt needs the GPU: drop --device cpu (or --trt)")
     if request.name is not None:
@@ -286,6 +293,7 @@ def _record(plan: ServicePlan, now: _dt.datetime) -> str:
             "host": r.host,
             "image": r.image,
             "vendor": r.vendor,
+            "backend": r.backend,
         },
         "task": plan.task,
         "title": plan.title,
@@ -318,6 +326,9 @@ def _context(plan: ServicePlan, deploy_file: str, deploy: Any, folder: Path) -> 
         "vendored": plan.request.vendor,
         "http_host": bind_hosts(s.host)[0], "rpc_host": bind_hosts(s.host)[1],
         "container_uid": CONTAINER_UID,
+        "backend": plan.backend.chosen.backend if plan.backend else "paddle",
+        "use_mkldnn": bool(plan.backend.chosen.use_mkldnn) if plan.backend else False,
+        "backend_comment": backend_choice.comment_lines(plan.backend) if plan.backend else [],
     }
 
 
@@ -346,6 +357,7 @@ def _build(plan: ServicePlan, folder: Path, now: _dt.datetime) -> None:
         assert r.config is not None
         out = model_source.export_into(Path(r.config), list(r.overrides), folder, verify=r.verify,
                                        ppdet_root=r.ppdet_root)
+    plan.backend = _choose_backend(plan, folder, out.deploy_file)
     deploy = read_deploy_config(folder / out.deploy_file)
     labels = list(deploy.labels)
     (folder / "label_list.txt").write_text("".join(f"{x}\n" for x in labels), encoding="utf-8")
@@ -357,6 +369,26 @@ def _build(plan: ServicePlan, folder: Path, now: _dt.datetime) -> None:
     if r.vendor:
         vendor_wheel(folder / "vendor")
     _check_generated(folder)
+
+
+def _choose_backend(plan: ServicePlan, folder: Path, deploy_file: str) -> Any:
+    """Measure the backends for this model (see backend_choice) and print the comparison."""
+    r = plan.request
+    s = plan.settings
+    requested = backend_choice.check_requested(r.backend)
+    legacy = None
+    if s.device == "cpu" and not (requested == "paddle" and s.use_mkldnn is False) \
+            and requested != "onnxruntime":
+        if r.config is not None and r.model_dir is None:
+            legacy = model_source.export_legacy_into(Path(r.config), list(r.overrides),
+                                                     folder / ".legacy", r.ppdet_root)
+    try:
+        choice = backend_choice.choose_for_service(
+            folder, deploy_file, requested=requested, device=s.device,
+            thread_num=s.thread_num, use_mkldnn=s.use_mkldnn, legacy=legacy)
+    finally:
+        shutil.rmtree(folder / ".legacy", ignore_errors=True)
+    return choice
 
 
 def vendor_wheel(dest: Path) -> Path:

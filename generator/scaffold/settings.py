@@ -24,7 +24,7 @@ did-you-mean hint.
       trt: null                   # null | fp32 | fp16 | int8 (TensorRT; implies gpu)
       max_batch: 8                # largest batch TensorRT shapes are built for
       thread_num: 2               # CPU math threads per predictor
-      use_mkldnn: false           # oneDNN on CPU
+      use_mkldnn: null            # oneDNN on CPU (null: on where it gives the same outputs)
       ir_optim: true              # Paddle Inference IR passes
       draw_threshold: null        # detection: score threshold (null: infer_cfg.yml's)
       top_k: 5                    # classification: classes returned
@@ -102,7 +102,9 @@ class ServiceSettings:
     trt: str | None = None
     max_batch: int = 8
     thread_num: int = 2
-    use_mkldnn: bool = False
+    #: None: decided by the backend probe of `scaffold new` (oneDNN where it gives the same
+    #: outputs); false keeps oneDNN off, true keeps it on.
+    use_mkldnn: bool | None = None
     ir_optim: bool = True
     draw_threshold: float | None = None
     top_k: int = 5
@@ -152,6 +154,8 @@ def _check(key: str, v: Any) -> str | None:
         return rng(0)
     if key in ("auto_batching_timeout", "timeout"):
         return None if _is_int(v) else f"expected an integer (ms), found {v!r}"
+    if key == "use_mkldnn" and v is None:
+        return None
     if key in ("is_thread_op", "use_mkldnn", "ir_optim", "normalize"):
         return None if isinstance(v, bool) else f"expected true or false, found {v!r}"
     if key == "device":

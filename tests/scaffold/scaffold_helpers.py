@@ -37,9 +37,19 @@ SERVICES: dict[str, tuple[Path, list[str]]] = {
 }
 
 
+#: What `scaffold new` gets in tests that are not about the backend choice: Paddle with
+#: oneDNN off, as before the choice existed, so that each generation skips the measurements
+#: (tests/scaffold/test_backend_choice.py covers the default).
+FIXED_BACKEND = ("--backend", "paddle", "-o", "service.use_mkldnn=false")
+
+
 def scaffold(*args: str, cwd: Path | None = None):
-    """Run `scaffold <args>` in-process; returns click's Result (exit_code, output, stderr)."""
+    """Run `scaffold <args>` in-process; returns click's Result (exit_code, output, stderr).
+    `new` gets FIXED_BACKEND unless the test names a backend."""
     from generator.cli import main
+
+    if args and args[0] == "new" and "--backend" not in args:
+        args = (*args, *FIXED_BACKEND)
 
     old = Path.cwd()
     if cwd is not None:

@@ -2,8 +2,9 @@
 interpreter (a SIGSEGV in a oneDNN pass, an abort in a foreign runtime) cannot take the service
 or `scaffold new` down with it.
 
-Two uses: `probe_backend` (start-up: does it build and run at all?) and `measure_backend`
-(`scaffold new`, `scaffold bench --backends`: time it on given inputs and return its outputs).
+Two uses: `probe_backend` (start-up: does it build and run at all?) and `measure_backends`
+(`scaffold new`, `scaffold bench --backends`: time candidates on given inputs and return their
+outputs).
 The child is `python -m generator.runtime.backends.probe`, which reads one JSON request on
 stdin and prints one marker line with the JSON result.
 """
@@ -73,19 +74,30 @@ def _describe_exit(code: int, stderr: str) -> str:
     return f"{what}" + (f": {tail[-400:]}" if tail else "")
 
 
-def _run_child(request: dict[str, Any], timeout_s: float) -> dict[str, Any] | str:
+def _run_child(request: dict[str, Any], timeout_s: float, *, stream: bool = False) -> Any:
+    """Run one probe child. Without `stream`: its one result dict, or a failure string.
+    With `stream`: {"items": [result per candidate finished], "failure": "" or why it died}."""
     env = dict(os.environ)
     env.setdefault("GLOG_minloglevel", "2")
+    failure = ""
     try:
         proc = subprocess.run([sys.executable, "-m", "generator.runtime.backends.probe"],
                               input=json.dumps(request), capture_output=True, text=True,
                               timeout=timeout_s, env=env, check=False)
-    except subprocess.TimeoutExpired:
-        return f"the probe process did not finish within {timeout_s:.0f} s"
-    for line in proc.stdout.splitlines():
-        if line.startswith(RESULT_MARKER):
-            return json.loads(line[len(RESULT_MARKER):])
-    return _describe_exit(proc.returncode, proc.stderr)
+        stdout, stderr, code = proc.stdout, proc.stderr, proc.returncode
+    except subprocess.TimeoutExpired as exc:
+        stdout = exc.stdout.decode() if isinstance(exc.stdout, bytes) else (exc.stdout or "")
+        stderr, code = "", 0
+        failure = f"the probe process did not finish within {timeout_s:.0f} s"
+    items = [json.loads(line[len(RESULT_MARKER):]) for line in stdout.splitlines()
+             if line.startswith(RESULT_MARKER)]
+    if stream:
+        done = len(items) == len(request["candidates"])
+        return {"items": items, "failure": "" if done else
+                failure or _describe_exit(code, stderr)}
+    if items:
+        return items[0]
+    return failure or _describe_exit(code, stderr)
 
 
 def probe_backend(model_dir: str | Path, options: PredictorOptions,
@@ -98,49 +110,71 @@ def probe_backend(model_dir: str | Path, options: PredictorOptions,
     return ProbeResult(failure=got.get("error", ""), backend=got.get("backend", ""))
 
 
-def measure_backend(model_dir: str | Path, options: PredictorOptions,
-                    feed: dict[str, np.ndarray], *, runs: int = 5, min_seconds: float = 0.0,
-                    timeout_s: float = PROBE_TIMEOUT_S) -> ProbeResult:
-    """Time `runs` inferences of `feed` (after one untimed run; more runs until
-    `min_seconds` have passed) in a child process; return the times and the outputs."""
+def measure_backends(candidates: list[tuple[str | Path, PredictorOptions]],
+                     feed: dict[str, np.ndarray], *, runs: int = 5, min_seconds: float = 0.0,
+                     timeout_s: float = PROBE_TIMEOUT_S) -> list[ProbeResult]:
+    """Time each (model folder, options) candidate on `feed`: one untimed run, then `runs`
+    timed runs (more until `min_seconds` have passed); return times and first-run outputs.
+
+    The candidates run one after the other in one child process (Paddle is imported once);
+    if the child dies, the candidate it was running gets the failure and a new child goes on
+    with the rest.
+    """
+    results: dict[int, ProbeResult] = {}
     with tempfile.TemporaryDirectory(prefix="scaffold-probe-") as tmp:
         feed_path = Path(tmp) / "feed.npz"
-        out_path = Path(tmp) / "outputs.npz"
         np.savez(feed_path, **feed)
-        got = _run_child({"model_dir": str(model_dir), "options": _options_json(options),
-                          "feed": str(feed_path), "outputs": str(out_path), "runs": runs,
-                          "min_seconds": min_seconds}, timeout_s)
-        if isinstance(got, str):
-            return ProbeResult(failure=got)
-        if got.get("error"):
-            return ProbeResult(failure=got["error"], backend=got.get("backend", ""))
-        with np.load(out_path) as data:
-            outputs = {k: data[k] for k in data.files}
-    return ProbeResult(times_s=list(got["times_s"]), outputs=outputs,
-                       backend=got.get("backend", ""))
+        while len(results) < len(candidates):
+            pending = [i for i in range(len(candidates)) if i not in results]
+            request = {
+                "feed": str(feed_path), "out_dir": tmp, "runs": runs,
+                "min_seconds": min_seconds,
+                "candidates": [{"index": i, "model_dir": str(candidates[i][0]),
+                                "options": _options_json(candidates[i][1])} for i in pending],
+            }
+            got = _run_child(request, timeout_s * len(pending), stream=True)
+            for item in got["items"]:
+                i = int(item["index"])
+                if item.get("error"):
+                    results[i] = ProbeResult(failure=item["error"])
+                    continue
+                with np.load(item["outputs"]) as data:
+                    outputs = {k: data[k] for k in data.files}
+                results[i] = ProbeResult(times_s=list(item["times_s"]), outputs=outputs,
+                                         backend=item.get("backend", ""))
+            if got["failure"]:
+                first = next(i for i in pending if i not in results)
+                results[first] = ProbeResult(failure=got["failure"])
+    return [results[i] for i in range(len(candidates))]
 
 
 def _serve_request(request: dict[str, Any]) -> dict[str, Any]:
+    """Start-up probe: build and warm up; a failure the reference shares is not the backend's."""
     from generator.runtime.errors import PredictorError
     from generator.runtime.predictor import LocalPredictor
 
-    if "feed" not in request:
-        try:
-            predictor = LocalPredictor(request["model_dir"], **request["options"])
-            predictor.warmup()
-            return {"backend": predictor.backend}
-        except PredictorError as exc:
-            error = str(exc)
-        try:  # the same with Paddle, oneDNN off: if that fails too, the backend is not at fault
-            reference = {**request["options"], "backend": "paddle", "use_mkldnn": False}
-            LocalPredictor(request["model_dir"], **reference).warmup()
-        except PredictorError:
-            return {"backend": request["options"]["backend"], "reference_fails_too": True}
-        return {"error": error.splitlines()[0][:600] + _said(error)}
     try:
         predictor = LocalPredictor(request["model_dir"], **request["options"])
-        with np.load(request["feed"]) as data:
-            feed = {k: data[k] for k in data.files}
+        predictor.warmup()
+        return {"backend": predictor.backend}
+    except PredictorError as exc:
+        error = str(exc)
+    try:  # the same with Paddle, oneDNN off: if that fails too, the backend is not at fault
+        reference = {**request["options"], "backend": "paddle", "use_mkldnn": False}
+        LocalPredictor(request["model_dir"], **reference).warmup()
+    except PredictorError:
+        return {"backend": request["options"]["backend"], "reference_fails_too": True}
+    return {"error": error.splitlines()[0][:600] + _said(error)}
+
+
+def _measure(candidate: dict[str, Any], feed: dict[str, np.ndarray], request: dict[str, Any]
+             ) -> dict[str, Any]:
+    from generator.runtime.errors import PredictorError
+    from generator.runtime.predictor import LocalPredictor
+
+    index = candidate["index"]
+    try:
+        predictor = LocalPredictor(candidate["model_dir"], **candidate["options"])
         outputs = predictor.predict(feed)
         times: list[float] = []
         start = time.perf_counter()
@@ -149,10 +183,12 @@ def _serve_request(request: dict[str, Any]) -> dict[str, Any]:
             t0 = time.perf_counter()
             predictor.predict(feed)
             times.append(time.perf_counter() - t0)
-        np.savez(request["outputs"], **outputs)
-        return {"backend": predictor.backend, "times_s": times}
     except PredictorError as exc:
-        return {"error": str(exc).splitlines()[0][:600] + _said(str(exc))}
+        return {"index": index, "error": str(exc).splitlines()[0][:600] + _said(str(exc))}
+    path = Path(request["out_dir"]) / f"outputs_{index}.npz"
+    np.savez(path, **outputs)
+    return {"index": index, "backend": predictor.backend, "times_s": times,
+            "outputs": str(path)}
 
 
 def _said(message: str) -> str:
@@ -163,7 +199,13 @@ def _said(message: str) -> str:
 def main() -> int:
     """Child entry point: one JSON request on stdin, one marker line on stdout."""
     request = json.loads(sys.stdin.read())
-    print(RESULT_MARKER + json.dumps(_serve_request(request)), flush=True)
+    if "candidates" not in request:
+        print(RESULT_MARKER + json.dumps(_serve_request(request)), flush=True)
+        return 0
+    with np.load(request["feed"]) as data:
+        feed = {k: data[k] for k in data.files}
+    for candidate in request["candidates"]:
+        print(RESULT_MARKER + json.dumps(_measure(candidate, feed, request)), flush=True)
     return 0
 
 

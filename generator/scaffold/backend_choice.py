@@ -1,0 +1,307 @@
+"""`scaffold new`: the fastest inference backend that gives Paddle's outputs, chosen on this
+machine for this model.
+
+Candidates (CPU): Paddle Inference with oneDNN off (the reference), Paddle with oneDNN on the
+PIR program (with the Paddle 3.3.1 pass workarounds) and on the legacy program, OpenVINO on the
+legacy program and ONNX Runtime on a paddle2onnx conversion, each where its package and model
+format are available. All run on the same preprocessed sample image in a probe child process
+(`generator.runtime.backends.probe`: a crash costs a candidate, not `scaffold new`); each is
+compared with the reference by `generator.quality.backend_parity`, and the fastest one that
+matches is written into config.yml with the measured figures.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from generator.runtime.backends.probe import ProbeResult, measure_backends
+from generator.runtime.predictor import PredictorOptions
+from generator.scaffold.errors import ScaffoldConfigError
+
+logger = logging.getLogger(__name__)
+
+BACKEND_CHOICES = ("auto", "paddle", "openvino", "onnxruntime")
+#: timed runs per candidate (after one untimed run), and the least measuring time
+RUNS = 3
+MIN_SECONDS = 1.0
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One way to run the model: a backend, oneDNN or not, and the program format."""
+
+    label: str
+    backend: str
+    use_mkldnn: bool
+    program: str  # "pir", "legacy" or "onnx" (the folder the candidate reads)
+
+
+@dataclass
+class Measured:
+    candidate: Candidate
+    result: ProbeResult
+    parity_ok: bool = False
+    parity_note: str = ""
+
+    @property
+    def usable(self) -> bool:
+        return self.result.ok and self.parity_ok
+
+
+@dataclass
+class BackendChoice:
+    """The chosen candidate and every measurement behind the choice."""
+
+    chosen: Candidate
+    measured: list[Measured] = field(default_factory=list)
+    reason: str = ""
+
+    @property
+    def reference_s(self) -> float:
+        return self.measured[0].result.median_s if self.measured else float("nan")
+
+    def speedup(self, m: Measured) -> float:
+        return self.reference_s / m.result.median_s if m.result.ok else float("nan")
+
+    def rows(self) -> list[str]:
+        """One line per candidate: label, median latency, speed-up, parity or failure."""
+        lines = []
+        for m in self.measured:
+            mark = "*" if m.candidate == self.chosen else " "
+            if not m.result.ok:
+                lines.append(f"{mark} {m.candidate.label:<26} failed: {m.result.failure[:160]}")
+                continue
+            same = "same outputs" if m.parity_ok else f"DIFFERENT outputs ({m.parity_note[:120]})"
+            lines.append(f"{mark} {m.candidate.label:<26} {m.result.median_s * 1e3:8.1f} ms "
+                         f"{self.speedup(m):5.2f}x  {same}")
+        return lines
+
+    def table(self) -> str:
+        head = (f"backend: {self.chosen.label} ({self.reason})" if self.reason
+                else f"backend: {self.chosen.label}")
+        return "\n".join([head, *self.rows()])
+
+
+def available_backends() -> dict[str, str]:
+    """{backend: "" if usable here, else why not} for the optional backends."""
+    out = {"paddle": ""}
+    out["openvino"] = "" if importlib.util.find_spec("openvino") else \
+        "not installed (pip install 'paddle-serving-scaffold[openvino]')"
+    missing = [m for m in ("onnxruntime", "paddle2onnx") if not importlib.util.find_spec(m)]
+    out["onnxruntime"] = "" if not missing else \
+        f"{' and '.join(missing)} not installed (pip install 'paddle-serving-scaffold[onnx]')"
+    return out
+
+
+def candidates_for(requested: str, *, has_legacy: bool, has_pir: bool, has_onnx: bool,
+                   allow_onednn: bool) -> list[Candidate]:
+    """The candidates to measure, the reference first."""
+    ref_program = "pir" if has_pir else "legacy"
+    out = [Candidate("paddle (oneDNN off)", "paddle", False, ref_program)]
+    if requested in ("auto", "paddle") and allow_onednn:
+        if has_pir:
+            out.append(Candidate("paddle oneDNN (PIR)", "paddle", True, "pir"))
+        if has_legacy:
+            out.append(Candidate("paddle oneDNN (legacy)", "paddle", True, "legacy"))
+    if requested in ("auto", "openvino") and has_legacy:
+        out.append(Candidate("openvino fp32", "openvino", False, "legacy"))
+    if requested in ("auto", "onnxruntime") and has_onnx:
+        out.append(Candidate("onnxruntime fp32", "onnxruntime", False, "onnx"))
+    return out
+
+
+def choose_backend(folders: dict[str, Path], feed: dict[str, np.ndarray], *,
+                   requested: str = "auto", thread_num: int = 2,
+                   allow_onednn: bool = True) -> BackendChoice:
+    """Measure the candidates on `feed` and pick the fastest with the reference's outputs.
+
+    `folders` maps program formats ("pir", "legacy", "onnx") to serving_server folders holding
+    them. `requested` other than "auto" limits the choice to that backend (its oneDNN and
+    program variants for paddle); if none of them works, the error says why.
+    """
+    cands = candidates_for(requested, has_legacy="legacy" in folders, has_pir="pir" in folders,
+                           has_onnx="onnx" in folders, allow_onednn=allow_onednn)
+    options = [PredictorOptions(thread_num=thread_num, backend=c.backend, use_mkldnn=c.use_mkldnn,
+                                mem_optim=False, ir_optim=True) for c in cands]
+    results = measure_backends([(folders[c.program], o) for c, o in zip(cands, options,
+                                                                          strict=True)],
+                               feed, runs=RUNS, min_seconds=MIN_SECONDS)
+    from generator.quality.backend_parity import outputs_equivalent
+
+    measured = [Measured(c, r) for c, r in zip(cands, results, strict=True)]
+    ref = measured[0]
+    if not ref.result.ok:
+        raise ScaffoldConfigError(f"the model does not run on Paddle Inference (oneDNN off): "
+                                  f"{ref.result.failure}")
+    ref.parity_ok, ref.parity_note = True, "reference"
+    for m in measured[1:]:
+        if m.result.ok:
+            m.parity_ok, m.parity_note = outputs_equivalent(
+                by_position(m.result.outputs, ref.result.outputs), ref.result.outputs)
+    pool = [m for m in measured if m.usable and (requested == "auto"
+                                                  or m.candidate.backend == requested)]
+    if not pool:
+        notes = "; ".join(f"{m.candidate.label}: {m.result.failure or m.parity_note}"
+                          for m in measured if m.candidate.backend == requested)
+        raise ScaffoldConfigError(f"--backend {requested} cannot serve this model here: "
+                                  f"{notes or 'not available'}")
+    best = min(pool, key=lambda m: m.result.median_s)
+    reason = "fastest with the same outputs" if requested == "auto" else "--backend " + requested
+    return BackendChoice(best.candidate, measured, reason)
+
+
+def install_program(choice: Candidate, folders: dict[str, Path], serving_server: Path,
+                    serving_client: Path, legacy_client: Path | None) -> None:
+    """Make the service folder's serving_server/ (and serving_client/) hold the program the
+    chosen candidate reads."""
+    if choice.program == "legacy" and folders.get("legacy") != serving_server:
+        from generator.serving_model import read_model_config
+
+        aliases = read_model_config(serving_server)
+        shutil.rmtree(serving_server)
+        shutil.copytree(folders["legacy"], serving_server)
+        _keep_aliases(serving_server, "serving_server", aliases)
+        if legacy_client is not None:
+            shutil.rmtree(serving_client)
+            shutil.copytree(legacy_client, serving_client)
+            _keep_aliases(serving_client, "serving_client", aliases)
+    elif choice.program == "onnx" and folders["onnx"] != serving_server:
+        for f in folders["onnx"].glob("model.onnx*"):
+            shutil.copy2(f, serving_server / f.name)
+
+
+def _keep_aliases(folder: Path, prefix: str, before) -> None:
+    """Give the legacy program's variables the alias names clients already know (the PIR
+    export's, by position: the same model has the same feeds and fetches in the same order)."""
+    from dataclasses import replace
+
+    from generator.serving_model import read_model_config, write_model_config
+
+    conf = read_model_config(folder / f"{prefix}_conf.prototxt")
+
+    def renamed(now, old):
+        if len(now) != len(old) or any(n.dtype_code != o.dtype_code
+                                       for n, o in zip(now, old, strict=True)):
+            return now
+        return [replace(n, alias_name=o.alias_name) for n, o in zip(now, old, strict=True)]
+
+    write_model_config(folder, prefix, renamed(conf.feed_vars, before.feed_vars),
+                       renamed(conf.fetch_vars, before.fetch_vars))
+
+
+def by_position(got: dict[str, np.ndarray], want: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """`got`'s outputs renamed to `want`'s names by fetch order (programs of other formats
+    name their variables differently); `.lod` entries dropped."""
+    g = [v for k, v in got.items() if not k.endswith(".lod")]
+    w = [k for k in want if not k.endswith(".lod")]
+    if set(got) >= set(w) or len(g) != len(w):
+        return got
+    return dict(zip(w, g, strict=True))
+
+
+def comment_lines(choice: BackendChoice) -> list[str]:
+    """config.yml comment lines with the measured figures."""
+    if not choice.measured:
+        return [f"backend: {choice.chosen.label} ({choice.reason})"]
+    lines = [f"chosen by scaffold new ({choice.reason}); batch-1 latency on the machine that "
+             "generated it:"]
+    return lines + [" ".join(r.split()) for r in choice.rows()]
+
+
+def check_requested(backend: str | None) -> str:
+    """Validate `--backend` (None: auto)."""
+    value = backend or "auto"
+    if value not in BACKEND_CHOICES:
+        raise ScaffoldConfigError(f"--backend must be one of {', '.join(BACKEND_CHOICES)}, "
+                                  f"got {backend!r}")
+    if value != "auto":
+        why = available_backends().get(value, "")
+        if why:
+            raise ScaffoldConfigError(f"--backend {value}: {why}")
+    return value
+
+
+def _convert_onnx(server: Path) -> str:
+    """paddle2onnx into `server/model.onnx` behind its parity check; "" or why not."""
+    from generator.export.errors import ExportError
+    from generator.export.onnx_export import convert_to_onnx
+
+    try:
+        convert_to_onnx(server, server / "model.onnx")
+    except ExportError as exc:
+        text = " ".join(str(exc).split())
+        why = text[text.rfind("(", 0, len(text) - 1):] if text.endswith(")") else ""
+        return "conversion refused: " + text[:200] + (" ... " + why[:400] if why else "")
+    return ""
+
+
+def sample_feed(folder: Path, deploy_file: str) -> dict[str, np.ndarray]:
+    """The model inputs for one generated sample image, preprocessed as the service will."""
+    from generator.preprocess import build_preprocess, make_feed
+    from generator.quality.samples import generated_images
+    from generator.service.deploy_config import read_deploy_config
+    from generator.serving_model import read_model_config
+
+    deploy = read_deploy_config(folder / deploy_file)
+    pre = build_preprocess(deploy.preprocess, deploy.toolkit)
+    image = next(iter(generated_images(1).values()))
+    names = [v.alias_name for v in read_model_config(folder / "serving_server").feed_vars]
+    feed = make_feed([pre.process_encoded(image)], names)
+    return {k: np.asarray(v) for k, v in feed.items()}
+
+
+def choose_for_service(folder: Path, deploy_file: str, *, requested: str, device: str,
+                       thread_num: int, use_mkldnn: bool | None,
+                       legacy: tuple[Path, Path] | str | None) -> BackendChoice:
+    """Choose the backend of a service folder being generated and install its program.
+
+    `legacy` is the legacy export of the same model ((server, client) folders), or why there
+    is none. GPU services keep Paddle (oneDNN is a CPU library)."""
+    from generator.runtime.model_files import find_model_files
+
+    server = folder / "serving_server"
+    if device != "cpu":
+        return BackendChoice(Candidate("paddle", "paddle", False, "pir"), [],
+                             f"device {device}")
+    kind = find_model_files(server).kind
+    folders: dict[str, Path] = {"pir" if kind == "pir_json" else "legacy": server}
+    if isinstance(legacy, tuple) and "legacy" not in folders:
+        folders["legacy"] = legacy[0]
+    onnx_note = ""
+    if requested in ("auto", "onnxruntime") and not available_backends()["onnxruntime"]:
+        onnx_note = _convert_onnx(server)
+        if not onnx_note:
+            folders["onnx"] = server
+    if requested == "paddle" and use_mkldnn is False:
+        return BackendChoice(Candidate("paddle (oneDNN off)", "paddle", False,
+                                       next(iter(folders))), [], "--backend paddle, use_mkldnn: false")
+    try:
+        choice = choose_backend(folders, sample_feed(folder, deploy_file), requested=requested,
+                                thread_num=thread_num, allow_onednn=use_mkldnn is not False)
+    except ScaffoldConfigError as exc:
+        if onnx_note and requested == "onnxruntime":
+            raise ScaffoldConfigError(f"--backend onnxruntime: {onnx_note}") from exc
+        raise
+    if choice.chosen.program != "onnx":
+        for f in server.glob("model.onnx*"):
+            f.unlink()
+    if onnx_note:
+        choice.measured.append(Measured(Candidate("onnxruntime fp32", "onnxruntime", False,
+                                                  "onnx"), ProbeResult(failure=onnx_note)))
+    install_program(choice.chosen, folders, server, folder / "serving_client",
+                    legacy[1] if isinstance(legacy, tuple) else None)
+    if isinstance(legacy, str) and requested in ("auto", "openvino"):
+        choice.measured.append(Measured(Candidate("legacy program", "openvino", False, "legacy"),
+                                        ProbeResult(failure=legacy)))
+    unavailable = available_backends()
+    for name in ("openvino", "onnxruntime"):
+        if unavailable[name] and requested in ("auto", name):
+            choice.measured.append(Measured(Candidate(name, name, False, "-"),
+                                            ProbeResult(failure=unavailable[name])))
+    return choice

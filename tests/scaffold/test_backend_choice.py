@@ -1,0 +1,174 @@
+"""`scaffold new` chooses the inference backend: every available candidate is measured in a
+probe process on a preprocessed sample image, compared with Paddle Inference (oneDNN off), and
+the fastest with the same outputs is written into config.yml; the served results then equal the
+reference's. Also the parity rules themselves, on arrays."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import yaml
+from scaffold_helpers import CONFIGS, IMAGE, scaffold
+
+from generator.quality.backend_parity import outputs_equivalent
+from generator.quality.compare import Tolerance, compare_detections
+from generator.service import OPS_BY_TASK, LocalService
+from tests.helpers.services import free_port, start_service, stop_service
+
+YOLO = CONFIGS / "yolov3.yml"
+SMALL = ["-o", "model.args.image_shape=[3,160,160]", "-o", "service.draw_threshold=0.02"]
+
+
+def _local_conf(folder):
+    conf = yaml.safe_load((folder / "config.yml").read_text())
+    return conf["op"]["detection"]["local_service_conf"]
+
+
+def _local(folder, **conf):
+    op = OPS_BY_TASK["detection"](name="detection", deploy_config=folder / "infer_cfg.yml",
+                                  labels=folder / "label_list.txt", draw_threshold=0.02)
+    return LocalService(op, folder / "serving_server", **conf).predict_images(
+        {"image": IMAGE.read_bytes()})["image"]
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory):
+    from generator.quality.realistic_weights import make_realistic_detector_weights
+
+    path = tmp_path_factory.mktemp("w") / "yolo160.pdparams"
+    make_realistic_detector_weights(YOLO, SMALL[1::2][:1], path)
+    return path
+
+
+@pytest.mark.slow
+def test_default_new_serves_the_fastest_backend_with_the_reference_detections(tmp_path,
+                                                                               weights):
+    out = tmp_path / "det"
+    http = free_port()
+    res = scaffold("new", "--config", str(YOLO), *SMALL, "-o", f"weights={weights}",
+                   "--output", str(out), "--no-vendor", "--http-port", str(http),
+                   "--rpc-port", str(free_port()), "--backend", "auto", "--name", "det")
+    assert res.exit_code == 0, res.output
+    table = res.output[res.output.index("backend: "):]
+    assert "paddle (oneDNN off)" in table and "1.00x" in table
+    chosen = [ln for ln in table.splitlines() if ln.startswith("* ")]
+    assert len(chosen) == 1 and "same outputs" in chosen[0]
+    conf = _local_conf(out)
+    text = (out / "config.yml").read_text()
+    assert "chosen by scaffold new" in text and chosen[0][2:].split()[0] in text
+    label = chosen[0][2:]
+    assert conf["backend"] == label.split()[0]
+    assert conf["use_mkldnn"] is ("oneDNN (" in label)
+    programs = {p.suffix for p in (out / "serving_server").iterdir()}
+    assert (".pdmodel" in programs) == ("legacy" in label or conf["backend"] == "openvino")
+    # the choice is the fastest usable candidate of those measured
+    ms = {ln[2:].split("  ")[0].strip(): float(ln.split(" ms")[0].split()[-1])
+          for ln in table.splitlines()[1:] if " ms " in ln and "same outputs" in ln}
+    assert min(ms, key=ms.get) == label.split("  ")[0].strip()
+
+    want = _local(out, backend="paddle", use_mkldnn=False)
+    assert want and np.std([d["score"] for d in want]) > 0.01, "realistic, not degenerate"
+    proc = start_service(["web_service.py"], out, http)
+    try:
+        import requests
+
+        body = {"key": ["image"], "value": [__import__("base64").b64encode(
+            IMAGE.read_bytes()).decode()]}
+        answer = requests.post(f"http://127.0.0.1:{http}/{out.name}/prediction",
+                               json=body, timeout=60).json()
+    finally:
+        assert stop_service(proc) == 0
+    assert answer["err_no"] == 0, answer
+    got = json.loads(answer["value"][0])
+    check = compare_detections("served", got, want, Tolerance(iou=0.98, score_atol=2e-3))
+    assert check.ok, check.note
+
+
+@pytest.mark.slow
+def test_backend_openvino_installs_the_legacy_program_with_the_same_aliases(tmp_path):
+    pytest.importorskip("openvino", reason="the openvino extra is not installed")
+    out = tmp_path / "ov"
+    res = scaffold("new", "--config", str(YOLO), "-o", "model.args.image_shape=[3,64,64]",
+                   "--output", str(out), "--no-vendor", "--backend", "openvino")
+    assert res.exit_code == 0, res.output
+    assert _local_conf(out)["backend"] == "openvino"
+    server = out / "serving_server"
+    assert (server / "model.pdmodel").is_file() and not (server / "model.json").exists()
+    from generator.serving_model import read_model_config
+
+    conf = read_model_config(server)
+    assert [v.alias_name for v in conf.fetch_vars] == ["fetch_name_0", "fetch_name_1"]
+    assert [v.name for v in conf.fetch_vars][0].startswith("multiclass_nms3")
+    assert isinstance(_local(out), list)  # the generated config's backend runs in-process
+
+
+def test_backend_onnxruntime_on_a_detector_is_refused_with_the_reason(tmp_path):
+    pytest.importorskip("paddle2onnx", reason="the onnx extra is not installed")
+    pytest.importorskip("onnxruntime", reason="the onnx extra is not installed")
+    out = tmp_path / "ort"
+    res = scaffold("new", "--config", str(YOLO), "-o", "model.args.image_shape=[3,64,64]",
+                   "--output", str(out), "--no-vendor", "--backend", "onnxruntime")
+    assert res.exit_code != 0
+    assert "--backend onnxruntime" in res.output and "nearest_interp" in res.output
+    assert not out.exists()
+
+
+def test_unknown_backend_is_refused_before_anything_is_written(tmp_path):
+    res = scaffold("new", "--config", str(YOLO), "--output", str(tmp_path / "x"),
+                   "--backend", "tensorrt")
+    assert res.exit_code != 0 and "tensorrt" in res.output
+    assert not (tmp_path / "x").exists()
+
+
+# ----------------------------------------------------------------------------- parity rules
+
+def _dets():
+    rows = np.array([[0, 0.90, 10, 10, 50, 60], [1, 0.40, 5, 5, 20, 20],
+                     [0, 0.11, 70, 70, 90, 95]], "float32")
+    return {"bbox": rows, "bbox_num": np.array([3], "int32")}
+
+
+def test_parity_matches_detections_row_by_row_within_kernel_noise():
+    want = _dets()
+    got = {k: v.copy() for k, v in want.items()}
+    got["bbox"] = got["bbox"][[2, 0, 1]]  # order does not matter
+    got["bbox"][:, 1] *= 1.001
+    got["bbox"][:, 2:] += 0.4
+    ok, summary = outputs_equivalent(got, want)
+    assert ok, summary
+
+
+def test_parity_rejects_a_moved_box_a_changed_count_or_class():
+    want = _dets()
+    moved = {k: v.copy() for k, v in want.items()}
+    moved["bbox"][0, 2] += 5
+    assert not outputs_equivalent(moved, want)[0]
+    fewer = {"bbox": want["bbox"][:2], "bbox_num": np.array([2], "int32")}
+    ok, summary = outputs_equivalent(fewer, want)
+    assert not ok and "per image" in summary
+    other = {k: v.copy() for k, v in want.items()}
+    other["bbox"][0, 0] = 1
+    assert not outputs_equivalent(other, want)[0]
+
+
+def test_parity_allows_a_swap_only_at_the_keep_cutoff():
+    want = _dets()
+    swapped = {k: v.copy() for k, v in want.items()}
+    swapped["bbox"][2] = [1, 0.1101, 30, 30, 40, 40]  # a near-tied candidate at the cutoff
+    assert outputs_equivalent(swapped, want)[0]
+    swapped["bbox"][2, 1] = 0.2  # not a tie: a different detection
+    assert not outputs_equivalent(swapped, want)[0]
+
+
+def test_parity_of_arrays_is_relative_to_the_output_scale():
+    want = {"logits": np.array([[10.0, -3.0, 0.0001]], "float32")}
+    assert outputs_equivalent({"logits": want["logits"] + 5e-4}, want)[0]
+    assert not outputs_equivalent({"logits": want["logits"] + 0.05}, want)[0]
+    labels = {"map": np.zeros((100, 100), "int64")}
+    flipped = labels["map"].copy()
+    flipped[0, :5] = 1  # 0.05 % of pixels
+    assert outputs_equivalent({"map": flipped}, labels)[0]
+    flipped[:5] = 1
+    assert not outputs_equivalent({"map": flipped}, labels)[0]
