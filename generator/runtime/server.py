@@ -16,6 +16,7 @@ import grpc
 
 from generator.runtime import config as pipeline_config
 from generator.runtime.dag import DagExecutor
+from generator.runtime.device_fallback import DevicePolicy
 from generator.runtime.errors import DagError, ErrorCode, RuntimeServingError
 from generator.runtime.exit_on_error import CONFIG_STAGE, START_STAGE, exit_with_error
 from generator.runtime.logs import setup_logging
@@ -50,6 +51,10 @@ class PipelineServer:
         self._tracer_stop = threading.Event()
         self.rpc_port: int | None = None
         self.http_port: int | None = None
+        #: Start-up warnings meant for operators (e.g. a GPU config running on CPU); logged
+        #: once by prepare_server and listed in the /health/ready body under "warnings".
+        self.startup_warnings: list[str] = []
+        self._device_policy = DevicePolicy()
         self.models: Any = None
 
     # ------------------------------------------------------------- set-up
@@ -79,10 +84,16 @@ class PipelineServer:
     def _prepare_server(self, yml_file: str | None = None, yml_dict: dict | None = None) -> None:
         self._conf = pipeline_config.load_pipeline_config(yml_file=yml_file, yml_dict=yml_dict)
         self._source = str(yml_file) if yml_file is not None else "<yml_dict>"
+        self._device_policy = DevicePolicy(strict=self._conf["strict_device"])
         if self._response_op is None:
             raise DagError("call set_response_op() before prepare_server()")
         # Validates the graph and every Op's config now, before anything starts.
         self._dag = self._new_dag()
+        self.startup_warnings = self._device_policy.check(
+            {op.name: op.local_service_conf for op in self._dag.ops if op.with_serving},
+            self._source)
+        for warning in self.startup_warnings:
+            _LOGGER.warning("%s", warning)
 
     @property
     def config(self) -> dict:
@@ -96,7 +107,7 @@ class PipelineServer:
             conf = {**conf, "op": {name: {**(op or {}), "batch_size": 1}
                                    for name, op in conf.get("op", {}).items()}}
         return DagExecutor(self._response_op, conf, self._metrics, self._source,
-                           pipeline_config.op_config, pipeline_config.resolve_devices)
+                           pipeline_config.op_config, self._device_policy.resolve)
 
     # ------------------------------------------------------------ serving
     def _inference(self, request, context=None):
@@ -121,15 +132,24 @@ class PipelineServer:
             return 200, "application/json", b'{"status": "alive"}'
 
         def ready():
+            extra = {"warnings": self.startup_warnings} if self.startup_warnings else {}
             if self._ready():
-                return 200, "application/json", b'{"status": "ready"}'
+                return 200, "application/json", json.dumps({"status": "ready", **extra}).encode()
             state = "stopping" if self._stopping.is_set() else "starting"
-            return 503, "application/json", json.dumps({"status": state}).encode()
+            return 503, "application/json", json.dumps({"status": state, **extra}).encode()
 
         def metrics():
             return 200, "text/plain; version=0.0.4; charset=utf-8", self._metrics.render()
 
-        return {"/health/live": live, "/health/ready": ready, "/metrics": metrics}
+        routes = {"/health/live": live, "/health/ready": ready, "/metrics": metrics}
+        if self.models is not None:  # OpenAPI (/openapi.json, /docs) and the try page (/)
+            from generator import __version__
+            from generator.runtime.web_pages import web_routes
+
+            ops = self._dag.ops if self._dag is not None else []
+            routes.update(web_routes(self._name or "default", __version__, self.models,
+                                     getattr(ops[-1], "task", None) if ops else None))
+        return routes
 
     def start(self, reuse_port: bool = False) -> None:
         """Build the DAG (predictors, workers), then open the gRPC and HTTP ports. Non-blocking."""

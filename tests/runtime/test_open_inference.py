@@ -11,13 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import requests
-import yaml
 
-from generator.runtime import WebService
 from generator.runtime.predictor import LocalPredictor
-from generator.service import ClassificationOp
-from tests.helpers.services import free_port
-from tests.helpers.tiny_models import save_conv_classifier, write_serving_server
+from tests.helpers.classifier_service import start_classifier_service
 
 httpclient = pytest.importorskip("tritonclient.http")
 grpcclient = pytest.importorskip("tritonclient.grpc")
@@ -30,31 +26,7 @@ PNG = (REPO / "tests" / "data" / "shapes_320x240.png").read_bytes()
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    root = tmp_path_factory.mktemp("oip")
-    model = save_conv_classifier(root / "serving_server", num_classes=4, image_size=32)
-    write_serving_server(model, fetch_alias_names=["scores"])
-    cfg = {"mode": "paddle", "arch": "TinyNet", "task": "classification",
-           "Preprocess": [{"type": "ResizeImage", "resize_short": 36},
-                          {"type": "CropImage", "size": 32},
-                          {"type": "NormalizeImage", "scale": 1 / 255,
-                           "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225],
-                           "order": ""},
-                          {"type": "ToCHWImage"}],
-           "label_list": ["cat", "dog", "ship", "tree"]}
-    (root / "infer_cfg.yml").write_text(yaml.safe_dump(cfg, sort_keys=False))
-
-    class Svc(WebService):
-        def get_pipeline_response(self, read_op):
-            return ClassificationOp(name="cls", input_ops=[read_op], top_k=3,
-                                    deploy_config=root / "infer_cfg.yml")
-
-    svc = Svc(name="cls")
-    svc.prepare_pipeline_config(yml_dict={
-        "rpc_port": free_port(), "http_port": free_port(), "worker_num": 4,
-        "op": {"cls": {"local_service_conf": {"model_config": str(root / "serving_server"),
-                                              "client_type": "local_predictor"}}}})
-    served = svc.start()
-    served.model_dir = root / "serving_server"
+    served = start_classifier_service(tmp_path_factory.mktemp("oip"))
     yield served
     served.stop(5)
 
