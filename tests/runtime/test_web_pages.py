@@ -88,6 +88,7 @@ class DevTools:
 
 @pytest.fixture(scope="module")
 def chromium(tmp_path_factory):
+    pytest.importorskip("aiohttp", reason="the DevTools client uses aiohttp (test extra)")
     binary = shutil.which("chromium") or shutil.which("chromium-browser")
     if binary is None:
         pytest.skip("chromium is not installed (Debian: apt-get install chromium; .ci/run does)")
