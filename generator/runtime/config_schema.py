@@ -160,6 +160,9 @@ TOP_KEYS: tuple[Key, ...] = (
     Key("http_body_timeout_s", "number", 120,
         "Seconds a client has to send a request's body after its headers (then 408).",
         minimum=0, exclusive_minimum=True, extension=True),
+    Key("strict_device", "bool", False,
+        "false: an Op asking for a GPU (device_type 1/2 or devices) on a CPU-only Paddle runs "
+        "on CPU with one start-up warning; true: that is a start-up error.", extension=True),
 )
 
 DAG_KEYS: tuple[Key, ...] = (

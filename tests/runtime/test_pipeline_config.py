@@ -136,6 +136,7 @@ def test_defaults_match_paddle_serving():
         "http_max_connections": 1000,
         "http_header_timeout_s": 15,
         "http_body_timeout_s": 120,
+        "strict_device": False,
     }
 
 
