@@ -218,3 +218,46 @@ def test_config_limits_reach_the_http_port() -> None:
             sock.close()
     finally:
         server.stop(2)
+
+
+ECHO_SERVICE = '''
+import sys
+from generator.runtime import Op, WebService
+
+
+class Echo(Op):
+    def preprocess(self, input_dicts, data_id, log_id):
+        return {"ok": "1"}, True, None, ""
+
+
+class Svc(WebService):
+    def get_pipeline_response(self, read_op):
+        return Echo(name="echo", input_ops=[read_op])
+
+
+svc = Svc(name="echo")
+svc.prepare_pipeline_config(sys.argv[1])
+svc.run_service()
+'''
+
+
+def test_sigterm_drains_without_waiting_for_idle_or_slow_clients(tmp_path) -> None:
+    import yaml
+
+    from tests.helpers.services import free_port, start_service, stop_service
+
+    http = free_port()
+    (tmp_path / "svc.py").write_text(ECHO_SERVICE)
+    (tmp_path / "config.yml").write_text(yaml.safe_dump(
+        {"rpc_port": free_port(), "http_port": http, "shutdown_timeout_s": 30,
+         "http_header_timeout_s": 60, "http_body_timeout_s": 60}))
+    proc = start_service(["svc.py", "config.yml"], tmp_path, http)
+    clients = [socket.create_connection(("127.0.0.1", http)) for _ in range(3)]
+    clients[1].sendall(b"POST /echo/prediction HTTP/1.1\r\nHost: x\r\n")  # headers drip
+    clients[2].sendall(b"POST /echo/prediction HTTP/1.1\r\nContent-Length: 9\r\n\r\n{")  # body
+    time.sleep(0.3)
+    start = time.monotonic()
+    assert stop_service(proc) == 0
+    assert time.monotonic() - start < 10, "SIGTERM waited for idle or slow connections"
+    for sock in clients:
+        sock.close()
