@@ -241,17 +241,18 @@ def _convert_onnx(server: Path) -> str:
     return ""
 
 
-def sample_feed(folder: Path, deploy_file: str) -> dict[str, np.ndarray]:
-    """The model inputs for one generated sample image, preprocessed as the service will."""
+def sample_feed(server: Path, deploy: Path) -> dict[str, np.ndarray]:
+    """The inputs of the model in `server` for one generated sample image, preprocessed as the
+    deploy record `deploy` says (as the service will)."""
     from generator.preprocess import build_preprocess, make_feed
     from generator.quality.samples import generated_images
     from generator.service.deploy_config import read_deploy_config
     from generator.serving_model import read_model_config
 
-    deploy = read_deploy_config(folder / deploy_file)
-    pre = build_preprocess(deploy.preprocess, deploy.toolkit)
+    record = read_deploy_config(deploy)
+    pre = build_preprocess(record.preprocess, record.toolkit)
     image = next(iter(generated_images(1).values()))
-    names = [v.alias_name for v in read_model_config(folder / "serving_server").feed_vars]
+    names = [v.alias_name for v in read_model_config(server).feed_vars]
     feed = make_feed([pre.process_encoded(image)], names)
     return {k: np.asarray(v) for k, v in feed.items()}
 
@@ -282,7 +283,8 @@ def choose_for_service(folder: Path, deploy_file: str, *, requested: str, device
         return BackendChoice(Candidate("paddle (oneDNN off)", "paddle", False,
                                        next(iter(folders))), [], "--backend paddle, use_mkldnn: false")
     try:
-        choice = choose_backend(folders, sample_feed(folder, deploy_file), requested=requested,
+        choice = choose_backend(folders, sample_feed(server, folder / deploy_file),
+                                requested=requested,
                                 thread_num=thread_num, allow_onednn=use_mkldnn is not False)
     except ScaffoldConfigError as exc:
         if onnx_note and requested == "onnxruntime":
@@ -305,3 +307,22 @@ def choose_for_service(folder: Path, deploy_file: str, *, requested: str, device
             choice.measured.append(Measured(Candidate(name, name, False, "-"),
                                             ProbeResult(failure=unavailable[name])))
     return choice
+
+
+def compare_service_backends(service_dir: Path) -> str:
+    """`scaffold bench --backends`: the candidates this service's model folder allows (its
+    program format, and model.onnx if present), measured as `scaffold new` measures them; the
+    backend the service's config.yml uses is named."""
+    from generator.quality.service_dir import open_service_dir
+    from generator.runtime.model_files import find_model_files
+
+    sd = open_service_dir(service_dir)
+    kind = find_model_files(sd.model_dir).kind
+    folders = {"pir" if kind == "pir_json" else "legacy": sd.model_dir}
+    if (sd.model_dir / "model.onnx").is_file():
+        folders["onnx"] = sd.model_dir
+    feed = sample_feed(sd.model_dir, sd.path / sd.served_op().deploy_config_path)
+    choice = choose_backend(folders, feed, thread_num=int(sd.backend_conf.get("thread_num", 2)))
+    used = sd.backend_conf.get("backend", "paddle"), bool(sd.backend_conf.get("use_mkldnn"))
+    return (f"{sd.path}: config.yml uses backend {used[0]}"
+            f"{' with oneDNN' if used[1] and used[0] == 'paddle' else ''}\n{choice.table()}")

@@ -102,6 +102,11 @@ def test_backend_openvino_installs_the_legacy_program_with_the_same_aliases(tmp_
     assert [v.alias_name for v in conf.fetch_vars] == ["fetch_name_0", "fetch_name_1"]
     assert [v.name for v in conf.fetch_vars][0].startswith("multiclass_nms3")
     assert isinstance(_local(out), list)  # the generated config's backend runs in-process
+    res = scaffold("bench", str(out), "--backends")  # the same comparison for this folder
+    assert res.exit_code == 0, res.output
+    assert "config.yml uses backend openvino" in res.output
+    assert "paddle (oneDNN off)" in res.output and "openvino fp32" in res.output
+    assert "paddle oneDNN (legacy)" in res.output  # the folder holds the legacy program
 
 
 def test_backend_onnxruntime_on_a_detector_is_refused_with_the_reason(tmp_path):
