@@ -125,3 +125,25 @@ def test_grpc_schema_matches_tritonclients() -> None:
         for field in cls.DESCRIPTOR.fields:
             other = theirs.fields_by_name[field.name]
             assert (other.number, other.type) == (field.number, field.type), (name, field.name)
+
+
+@pytest.mark.parametrize(
+    ("body", "headers", "needle"),
+    [
+        (b'{"inputs": [{"name": "x", "datatype": "FP32", "shape": [1], '
+         b'"parameters": {"binary_data_size": 8}}]}abcd', {"Inference-Header-Content-Length": "100"},
+         "binary_data_size"),
+        (b"{}", {"Inference-Header-Content-Length": "-1"}, "outside the body"),
+        (b"{}", {"Inference-Header-Content-Length": "x"}, "invalid Inference-Header"),
+        (b'{"inputs": [{"name": "x", "datatype": "FP99", "shape": [1], "data": [1]}]}', {},
+         "unsupported datatype"),
+        (b'{"inputs": [{"name": "x", "datatype": "FP32", "shape": [-1], "data": [1]}]}', {},
+         "negative dimension"),
+        (b"[" * 5000 + b"]" * 5000, {}, "not valid JSON"),
+        (b'{"inputs": []}', {}, "no 'inputs'"),
+    ],
+)
+def test_malformed_infer_requests_get_400(server, body, headers, needle) -> None:
+    reply = requests.post(f"http://127.0.0.1:{server.http_port}/v2/models/cls-model/infer",
+                          data=body, headers=headers, timeout=10)
+    assert reply.status_code == 400 and needle in reply.json()["error"], reply.text
