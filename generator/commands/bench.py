@@ -33,8 +33,10 @@ def _levels(value: str) -> tuple[int, ...]:
               help="Host of a service already running (ports from config.yml unless given).")
 @click.option("--rpc-port", type=int, default=None)
 @click.option("--http-port", type=int, default=None)
-@click.option("--baseline-seconds", type=float, default=3.0, show_default=True,
-              help="Seconds per batch size of the in-process baseline.")
+@click.option("--baseline-seconds", type=click.FloatRange(min=0.1), default=3.0,
+              show_default=True,
+              help="Seconds for the whole in-process baseline (all batch sizes, warm-ups "
+                   "included; at least one batch-1 run).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def command(service_dir, concurrency, duration, protocol, image_path, endpoint, rpc_port,
             http_port, baseline_seconds, as_json) -> None:

@@ -64,16 +64,27 @@ class BenchReport:
 
 def inprocess_throughput(op: Any, model_dir: Path, image: bytes, seconds: float,
                          progress: bool) -> dict[int, float]:
-    """Images/s of `LocalService(op)` for requests of 1..16 images (`image_0..N`)."""
+    """Images/s of `LocalService(op)` for requests of 1..16 images (`image_0..N`).
+
+    `seconds` bounds the whole measurement, warm-ups included (split between batch sizes; a
+    larger batch is not tried once the budget is spent, batch 1 always is)."""
     from generator.service import LocalService
 
     local = LocalService(op, model_dir)
-    out = {}
-    for bs in BATCH_SIZES:
+    out: dict[int, float] = {}
+    deadline = time.perf_counter() + seconds
+    for i, bs in enumerate(BATCH_SIZES):
+        left = deadline - time.perf_counter()
+        if out and left <= 0:
+            if progress:
+                print(f"  in-process: batch {bs} and larger not measured (--baseline-seconds "
+                      f"{seconds:g} spent)", file=sys.stderr)
+            break
+        share = max(left, 0.0) / (len(BATCH_SIZES) - i)
         images = {"image" if bs == 1 else f"image_{i}": image for i in range(bs)}
-        local.predict_images(images)  # warm-up for this shape
+        local.predict_images(images)  # warm-up for this shape (counted in the budget)
         n, start = 0, time.perf_counter()
-        while time.perf_counter() - start < seconds:
+        while n == 0 or time.perf_counter() - start < share:
             local.predict_images(images)
             n += bs
         out[bs] = n / (time.perf_counter() - start)

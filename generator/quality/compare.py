@@ -20,6 +20,7 @@ class Check:
     max_abs: float = 0.0
     max_rel: float = 0.0
     note: str = ""
+    skipped: bool = False  # not run; `note` says why (never counts as a pass)
 
 
 @dataclass
@@ -62,6 +63,8 @@ def compare_detections(name: str, got: list[dict], want: list[dict], tol: Tolera
     IoU >= tol.iou and |score diff| <= tol.score_atol (greedy by score)."""
     if len(got) != len(want):
         return Check(name, False, note=f"{len(got)} boxes served, {len(want)} expected")
+    if not want:
+        return Check(name, False, note="nothing to compare: 0 boxes served and expected")
     free = list(range(len(got)))
     worst_iou, max_score = 1.0, 0.0
     for w in sorted(want, key=lambda d: -d["score"]):
@@ -119,12 +122,16 @@ class Report:
 
     @property
     def ok(self) -> bool:
-        return bool(self.checks) and all(c.ok for c in self.checks)
+        """At least one check ran, and every check that ran passed."""
+        ran = [c for c in self.checks if not c.skipped]
+        return bool(ran) and all(c.ok for c in ran)
 
     def table(self) -> str:
         rows = [("check", "max_abs_diff", "max_rel_diff", "result", "note")]
-        rows += [(c.name, f"{c.max_abs:.3g}", f"{c.max_rel:.3g}", "pass" if c.ok else "FAIL",
-                  c.note) for c in self.checks]
+        rows += [(c.name, "-" if c.skipped else f"{c.max_abs:.3g}",
+                  "-" if c.skipped else f"{c.max_rel:.3g}",
+                  "SKIP" if c.skipped else "pass" if c.ok else "FAIL", c.note)
+                 for c in self.checks]
         widths = [max(len(r[i]) for r in rows) for i in range(4)]
         return "\n".join("  ".join(r[i].ljust(widths[i]) for i in range(4)) + "  " + r[4]
                          for r in rows)

@@ -106,15 +106,25 @@ def run_level(protocol: str, concurrency: int, duration: float,
     threads = [threading.Thread(target=loop, args=(s,), daemon=True) for s in senders]
     for t in threads:
         t.start()
+    tty = sys.stderr.isatty()  # a \r counter on a terminal; one line per 5 s in a log
+    last = 0.0
     while progress and any(t.is_alive() for t in threads):
         done = time.perf_counter() - start
-        print(f"\r  {protocol} x{concurrency}: {min(done, duration):5.1f}/{duration:.0f} s, "
-              f"{sent[0]} requests", end="", file=sys.stderr, flush=True)
+        line = f"  {protocol} x{concurrency}: {min(done, duration):5.1f}/{duration:.0f} s, " \
+               f"{sent[0]} requests"
+        if tty:
+            print(f"\r{line}", end="", file=sys.stderr, flush=True)
+        elif done - last >= 5.0:
+            print(line, file=sys.stderr, flush=True)
+            last = done
         time.sleep(0.5)
     for t in threads:
         t.join()
     if progress:
-        print(file=sys.stderr)
+        done = time.perf_counter() - start
+        print(f"\r  {protocol} x{concurrency}: {min(done, duration):5.1f}/{duration:.0f} s, "
+              f"{sent[0]} requests, done" if tty else
+              f"  {protocol} x{concurrency}: done, {sent[0]} requests", file=sys.stderr)
     elapsed = max(time.perf_counter() - start, 1e-9)
     lat = np.asarray(latencies) * 1000 if latencies else np.zeros(1)
     return LevelResult(protocol, concurrency, len(latencies), len(errors), round(elapsed, 3),

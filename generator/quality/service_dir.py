@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
 import urllib.request
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -89,14 +92,105 @@ def open_service_dir(path: str | Path) -> ServiceDir:
     return sd
 
 
+START_TOKEN_ENV = "SCAFFOLD_START_TOKEN"
+
+
+def port_in_use(port: int) -> bool:
+    """Whether something listens on (or holds) TCP `port` on this machine."""
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        if s.connect_ex(("127.0.0.1", port)) == 0:
+            return True
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
+
+
+def _listening_inodes(port: int) -> set[str]:
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if len(fields) > 9 and fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) \
+                    == port:
+                inodes.add(fields[9])
+    return inodes
+
+
+def _family(pid: int) -> list[int]:
+    """`pid` and its descendants (worker processes hold sockets too)."""
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        for children in Path(f"/proc/{p}/task").glob("*/children"):
+            try:
+                todo += [int(c) for c in children.read_text().split()]
+            except (OSError, ValueError):
+                pass
+    return out
+
+
+def listens_on(pid: int, port: int) -> bool | None:
+    """Whether process `pid` (or a descendant) holds the listening socket of `port` (Linux
+    /proc); None when this cannot be told here."""
+    inodes = _listening_inodes(port)
+    if not inodes or not Path(f"/proc/{pid}/fd").is_dir():
+        return None
+    links = set()
+    for p in _family(pid):
+        try:
+            fds = list(Path(f"/proc/{p}/fd").iterdir())
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                links.add(os.readlink(fd))
+            except OSError:  # closed meanwhile (the listing's own descriptor, for one)
+                continue
+    return any(f"socket:[{inode}]" in links for inode in inodes)
+
+
+def _check_ours(proc: subprocess.Popen, port: int, token: str, body: bytes) -> None:
+    """The answer on `port` came from `proc`: its start token, or its listening socket."""
+    try:
+        answered = json.loads(body or b"{}").get("start_token")
+    except (ValueError, AttributeError):
+        answered = None
+    if answered is not None and answered != token:
+        raise ServiceDirError(f"another service answers on port {port} (its start token is not "
+                              "the one given to the service started here); stop it first")
+    if answered is None and listens_on(proc.pid, port) is False:
+        raise ServiceDirError(f"another process listens on port {port}, not the service started "
+                              "here; stop it first")
+
+
 def start_service(sd: ServiceDir, timeout: float = 180.0) -> subprocess.Popen:
-    """`python web_service.py` in the folder; returns once GET /health/ready answers 200."""
+    """`python web_service.py` in the folder; returns once GET /health/ready answers 200 from
+    that very process (a busy port is refused before starting)."""
     if not sd.http_port:
         raise ServiceDirError("config.yml has no http_port: start the service yourself and pass "
                               "--endpoint")
+    for key, port in (("http_port", sd.http_port), ("rpc_port", sd.rpc_port)):
+        if port and port_in_use(port):
+            raise ServiceDirError(
+                f"port {port} ({key} of {sd.path / 'config.yml'}) is already in use by another "
+                "process, so the service started here could not listen and the measurements "
+                "would be of that process. Stop it, change the port in config.yml, or measure "
+                "the running service with --endpoint 127.0.0.1")
+    token = uuid.uuid4().hex
+    env = {**os.environ, START_TOKEN_ENV: token}
     log = open(sd.path / "scaffold-service.log", "wb")  # noqa: SIM115 - closed in stop_service
     proc = subprocess.Popen([sys.executable, "web_service.py"], cwd=sd.path, stdout=log,
-                            stderr=subprocess.STDOUT, start_new_session=True)
+                            stderr=subprocess.STDOUT, start_new_session=True, env=env)
     proc._log = log  # type: ignore[attr-defined]
     deadline = time.monotonic() + timeout
     url = f"http://127.0.0.1:{sd.http_port}/health/ready"
@@ -108,6 +202,16 @@ def start_service(sd: ServiceDir, timeout: float = 180.0) -> subprocess.Popen:
         try:
             with urllib.request.urlopen(url, timeout=1) as resp:
                 if resp.status == 200:
+                    body = resp.read()
+                    try:
+                        _check_ours(proc, sd.http_port, token, body)
+                        if sd.rpc_port and listens_on(proc.pid, sd.rpc_port) is False:
+                            raise ServiceDirError(f"another process listens on port "
+                                                  f"{sd.rpc_port} (rpc_port), not the service "
+                                                  "started here; stop it first")
+                    except ServiceDirError:
+                        stop_service(proc)
+                        raise
                     return proc
         except OSError:
             pass

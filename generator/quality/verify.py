@@ -40,17 +40,47 @@ def _say(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-def _rebuild(sd: ServiceDir) -> tuple[Any, dict | None]:
-    """(BuiltModel, infer_cfg) from the source config in `.scaffold.yml`, or (None, None)."""
+def _rebuild(sd: ServiceDir) -> tuple[Any, dict | None, str]:
+    """(BuiltModel, infer_cfg, "") from the source config in `.scaffold.yml`, or
+    (None, None, why not)."""
     inputs = sd.record.get("inputs") or {}
     config = inputs.get("config")
-    if not config or not Path(config).is_file() or inputs.get("model_dir"):
-        return None, None
+    if inputs.get("model_dir"):
+        return None, None, ("the service was generated from an exported model (--model-dir "
+                            f"{inputs['model_dir']}): there is no dynamic-graph model to rebuild")
+    if not sd.record:
+        return None, None, f"{sd.path} has no .scaffold.yml saying which config built the model"
+    if not config:
+        return None, None, ".scaffold.yml names no source config"
+    if not Path(config).is_file():
+        return None, None, f"the source config {config} no longer exists"
     from generator.export.native_config import build_model, load_native_config
 
     cfg = load_native_config(config, list(inputs.get("overrides") or []))
     built = build_model(cfg, Path(config))
-    return built, built.infer_cfg
+    return built, built.infer_cfg, ""
+
+
+def _lowered_copy(sd: ServiceDir, dest: Path, threshold: float) -> Path | None:
+    """A copy of the service folder whose web_service.py has `draw_threshold=<threshold>`
+    (model folders linked, not copied); None when web_service.py sets no draw_threshold."""
+    import re
+    import shutil
+
+    source = (sd.path / "web_service.py").read_text(encoding="utf-8")
+    lowered, n = re.subn(r"draw_threshold=[-+0-9.eE]+", f"draw_threshold={threshold!r}", source)
+    if n != 1:
+        return None
+    dest.mkdir()
+    for item in sd.path.iterdir():
+        if item.name in ("PipelineServingLogs", "__pycache__", "scaffold-service.log"):
+            continue
+        if item.is_dir():
+            (dest / item.name).symlink_to(item.resolve(), target_is_directory=True)
+        else:
+            shutil.copy2(item, dest / item.name)
+    (dest / "web_service.py").write_text(lowered, encoding="utf-8")
+    return dest
 
 
 def reference_op(served: Any, deploy_config: Path) -> Any:
@@ -99,8 +129,9 @@ def verify_service(service_dir: str | Path, options: VerifyOptions) -> Report:
     task = served_op.task
     tol = options.tolerance
     report = Report()
+    scratch = tempfile.TemporaryDirectory(prefix="scaffold-verify-")
 
-    built, infer_cfg = _rebuild(sd)
+    built, infer_cfg, why_not = _rebuild(sd)
     with tempfile.TemporaryDirectory() as tmp:
         deploy = served_op.deploy_config_path
         if infer_cfg is not None:
@@ -108,10 +139,21 @@ def verify_service(service_dir: str | Path, options: VerifyOptions) -> Report:
             _say(f"reference: exported model + preprocessing of {sd.record['inputs']['config']}")
         else:
             _say(f"reference: exported model + preprocessing of {deploy}")
-        ref = LocalService(reference_op(served_op, Path(deploy)), sd.model_dir)
+        ref_op = reference_op(served_op, Path(deploy))
+        ref = LocalService(ref_op, sd.model_dir)
         expected = {name: ref.predict_images({"image": data})["image"]
                     for name, data in options.images.items()}
-        if built is not None and options.check_dynamic:
+        served_dir = sd
+        if task == "detection" and not any(expected.values()):
+            expected, served_dir = _lower_threshold(sd, served_op, Path(deploy), options,
+                                                    expected, report, Path(scratch.name))
+        if not options.check_dynamic:
+            report.checks.append(Check("dynamic vs exported", True, skipped=True,
+                                       note="skipped: --no-dynamic"))
+        elif built is None:
+            report.checks.append(Check("dynamic vs exported", True, skipped=True,
+                                       note=f"skipped: {why_not}"))
+        else:
             report.checks += _dynamic_checks(built, ref, sd, options)
 
     proc = None
@@ -120,8 +162,8 @@ def verify_service(service_dir: str | Path, options: VerifyOptions) -> Report:
     http = options.http_port or sd.http_port
     try:
         if options.endpoint is None:
-            _say(f"starting {sd.path / 'web_service.py'} ...")
-            proc = start_service(sd)
+            _say(f"starting {served_dir.path / 'web_service.py'} ...")
+            proc = start_service(served_dir)
         for protocol in options.protocols:
             for name, data in options.images.items():
                 label = f"{protocol} {name}"
@@ -137,7 +179,40 @@ def verify_service(service_dir: str | Path, options: VerifyOptions) -> Report:
     finally:
         if proc is not None:
             stop_service(proc)
+        scratch.cleanup()
     return report
+
+
+def _lower_threshold(sd: ServiceDir, served_op: Any, deploy: Path, options: VerifyOptions,
+                     expected: dict[str, Any], report: Report,
+                     scratch: Path) -> tuple[dict[str, Any], ServiceDir]:
+    """No image has a box at the served draw_threshold (random weights, or images without
+    objects): comparing 0 boxes with 0 boxes proves nothing. Serve a copy of the service at
+    draw_threshold 0 and compare that; returns (expected results, the folder to serve)."""
+    from generator.service import LocalService
+
+    threshold = getattr(served_op, "draw_threshold", None)
+    if options.endpoint is not None:
+        report.checks.append(Check(
+            "detections", False, note=f"nothing to compare: no box reaches draw_threshold "
+            f"{threshold} in any image, and the running service (--endpoint) cannot be served "
+            "at a lower threshold; run verify without --endpoint, or pass --images with objects"))
+        return expected, sd
+    copy = _lowered_copy(sd, scratch / sd.path.name, 0.0)
+    if copy is None:
+        report.checks.append(Check(
+            "detections", False, note=f"nothing to compare: no box reaches draw_threshold "
+            f"{threshold}, and {sd.path / 'web_service.py'} sets no draw_threshold= to lower"))
+        return expected, sd
+    _say(f"no box reaches draw_threshold {threshold} in any image (random weights?): comparing "
+         f"at draw_threshold 0.0 instead, serving a copy of the service in {copy}")
+    from generator.quality.service_dir import open_service_dir as _open
+
+    lowered = _open(copy)
+    op = reference_op(lowered.served_op(), deploy)
+    ref = LocalService(op, sd.model_dir)
+    return {name: ref.predict_images({"image": data})["image"]
+            for name, data in options.images.items()}, lowered
 
 
 def _dynamic_checks(built: Any, ref: Any, sd: ServiceDir, options: VerifyOptions) -> list[Check]:
