@@ -244,7 +244,8 @@ class PipelineServer:
 
         status = (health_pb2.HealthCheckResponse.SERVING if serving
                   else health_pb2.HealthCheckResponse.NOT_SERVING)
-        for service in ("", "baidu.paddle_serving.pipeline_serving.PipelineService"):
+        for service in ("", "baidu.paddle_serving.pipeline_serving.PipelineService",
+                        "inference.GRPCInferenceService"):
             self._health.set(service, status)
 
     def _start_tracer(self, interval_s: int) -> None:

@@ -64,6 +64,16 @@ def test_health_and_metadata_over_both_protocols(clients) -> None:
     assert bare["outputs"][0]["name"] == "scores" and bare["outputs"][0]["datatype"] == "FP32"
 
 
+def test_grpc_health_covers_the_inference_service(server) -> None:
+    import grpc as grpclib
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    with grpclib.insecure_channel(f"127.0.0.1:{server.rpc_port}") as channel:
+        check = health_pb2_grpc.HealthStub(channel).Check(
+            health_pb2.HealthCheckRequest(service="inference.GRPCInferenceService"), timeout=5)
+    assert check.status == health_pb2.HealthCheckResponse.SERVING
+
+
 @pytest.mark.parametrize("protocol", ["http", "grpc"])
 def test_service_model_infers_like_the_paddle_serving_protocol(server, clients, protocol):
     client, module = (clients[0], httpclient) if protocol == "http" else (clients[1], grpcclient)
