@@ -97,6 +97,11 @@ _READER_MODULES: dict[str, LegacyModule] = {
     "paddle_serving_app.reader.pddet.image_tool": LegacyModule((f"{_READER}.pddet",)),
 }
 
+#: `general_model_config_pb2` (the serving_server_conf.prototxt messages).
+_MODEL_PB2 = "paddle_serving_app.proto.general_model_config_pb2"
+_MODEL_CONFIG = LegacyModule(("generator.serving_model.model_config",),
+                             names=("FeedVar", "FetchVar", "GeneralModelConfig"))
+
 #: Every Paddle Serving module this runtime answers for.
 LEGACY_MODULES: dict[str, LegacyModule] = {
     # ------------------------------------------------------------ paddle_serving_server
@@ -144,6 +149,16 @@ LEGACY_MODULES: dict[str, LegacyModule] = {
         package=True),
     "paddle_serving_app.local_predict": LegacyModule(("generator.runtime",),
                                                      names=("LocalPredictor",)),
+    "paddle_serving_app.utils": LegacyModule(("generator.runtime.app_utils",), package=True),
+    "paddle_serving_app.utils.arr2image": LegacyModule(("generator.runtime.app_utils",)),
+    "paddle_serving_app.proto": LegacyModule((), names=("general_model_config_pb2",),
+                                             aliases={"general_model_config_pb2": _MODEL_PB2},
+                                             package=True),
+    "paddle_serving_app.proto.general_model_config_pb2": _MODEL_CONFIG,
+    "paddle_serving_server.proto": LegacyModule((), names=("general_model_config_pb2",),
+                                                aliases={"general_model_config_pb2": _MODEL_PB2},
+                                                package=True),
+    "paddle_serving_server.proto.general_model_config_pb2": _MODEL_CONFIG,
     **_READER_MODULES,
     # ------------------------------------------------------------ paddle_serving_client
     "paddle_serving_client": LegacyModule(

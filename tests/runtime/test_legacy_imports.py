@@ -113,3 +113,32 @@ def test_unknown_legacy_modules_and_uninstall(hook):
     with pytest.raises(ModuleNotFoundError):
         importlib.import_module("paddle_serving_app.reader")
     assert not legacy_imports.installed()
+
+
+def test_app_utils_and_model_config_messages(hook, tmp_path):
+    import cv2
+    import numpy as np
+    from google.protobuf import text_format
+    from paddle_serving_app.proto import general_model_config_pb2
+    from paddle_serving_app.utils import Arr2Image
+    from paddle_serving_server.proto import general_model_config_pb2 as server_pb2
+
+    from generator.serving_model import model_config
+
+    assert general_model_config_pb2.GeneralModelConfig is model_config.GeneralModelConfig
+    assert server_pb2.FeedVar is model_config.FeedVar
+    conf = general_model_config_pb2.GeneralModelConfig()
+    text_format.Parse('feed_var { name: "x" alias_name: "x" feed_type: 1 shape: 13 }', conf)
+    assert conf.feed_var[0].shape == [13]
+    ok, png = cv2.imencode(".png", np.full((3, 4, 3), 7, np.uint8))
+    assert ok and Arr2Image()(png).shape == (3, 4, 3)
+
+
+@pytest.mark.parametrize("module", [
+    "paddle_serving_app.models", "paddle_serving_app.package", "paddle_serving_app.trace",
+    "paddle_serving_app.proto.general_model_service_pb2", "paddle_serving_server.serve",
+    "paddle_serving_client.httpclient",
+])
+def test_modules_not_provided(hook, module):
+    with pytest.raises(legacy_imports.LegacyImportError, match="is not provided by this runtime"):
+        importlib.import_module(module)
