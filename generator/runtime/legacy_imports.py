@@ -177,7 +177,10 @@ def _not_provided(module: str) -> str:
     return (f"{module} is not provided by this runtime (scaffold run maps the Paddle Serving "
             "Python Pipeline API: paddle_serving_server.web_service, "
             "paddle_serving_server.pipeline[.proto], paddle_serving_app.reader, "
-            "paddle_serving_app.local_predict, paddle_serving_client.utils/io)")
+            "paddle_serving_app.local_predict/utils/proto, paddle_serving_client.utils/io)")
+
+
+_MISSING = object()
 
 
 def _lookup(module_name: str, spec: LegacyModule, name: str) -> Any:
@@ -198,8 +201,6 @@ def _lookup(module_name: str, spec: LegacyModule, name: str) -> Any:
             return value
     raise AttributeError(f"module {module_name!r} has no attribute {name!r}")
 
-
-_MISSING = object()
 
 
 def _public_names(spec: LegacyModule) -> list[str]:
@@ -237,8 +238,8 @@ class _Loader(importlib.abc.Loader):
             setattr(module, key, value)
         module.__getattr__ = __getattr__  # type: ignore[attr-defined]
         module.__dir__ = __dir__  # type: ignore[attr-defined]
-        module.__doc__ = (f"Paddle Serving's {name}, resolved by scaffold run to "
-                          f"{', '.join(spec.sources)}.")
+        targets = ", ".join([*spec.sources, *spec.aliases.values()])
+        module.__doc__ = f"Paddle Serving's {name}, resolved by scaffold run to {targets}."
 
 
 class _Finder(importlib.abc.MetaPathFinder):
