@@ -2,8 +2,8 @@
 
 `run_script(path, args)` is what `scaffold run` does: it activates the `paddle_serving_*`
 import hook (`legacy_imports`) and NumPy 1's binary `np.fromstring` (`numpy_legacy`), then runs
-the file as `__main__` with `sys.argv = [path, *args]` and the file's folder first on
-`sys.path`, exactly as `python path args...` would. The working directory is not changed:
+the file as `__main__` with `sys.argv = [path, *args]` (`path` absolute, like `__file__`)
+and the file's folder first on `sys.path`, as `python path args...` would. The working directory is not changed:
 as with Paddle Serving, relative paths in config.yml are relative to where you start it.
 """
 
@@ -28,7 +28,7 @@ class ScriptError(Exception):
 def _where(exc: BaseException, script: Path) -> str:
     """'web_service.py line 3: ' for the innermost frame of the script itself, else ''."""
     frames = [f for f in traceback.extract_tb(exc.__traceback__)
-              if os.path.realpath(f.filename) == str(script)]
+              if os.path.abspath(f.filename) == str(script)]
     return f"{script.name} line {frames[-1].lineno}: " if frames else ""
 
 
@@ -40,11 +40,11 @@ def run_script(path: str | os.PathLike[str], args: Sequence[str] = ()) -> None:
     """
     from generator.runtime.reader.unavailable import ReaderNotAvailableError
 
-    script = Path(os.path.realpath(path))
+    script = Path(os.path.abspath(path))
     legacy_imports.install()
     numpy_legacy.install()
     saved_argv, saved_path = sys.argv[:], sys.path[:]
-    sys.argv = [str(path), *args]
+    sys.argv = [str(script), *args]  # runpy sets argv[0] to the path it runs anyway
     sys.path.insert(0, str(script.parent))
     try:
         runpy.run_path(str(script), run_name="__main__")
