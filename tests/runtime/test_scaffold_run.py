@@ -140,6 +140,8 @@ def test_outside_scaffold_run_nothing_is_patched(tmp_path):
      r"^error: bad\.py line 1: paddle_serving_server\.serve is not provided by this runtime"),
     ("from paddle_serving_app.models import ServingModels\n",
      r"^error: bad\.py line 1: paddle_serving_app\.models is not provided"),
+    ("from paddle_serving_app.reader import ChineseBertReader\nreader = ChineseBertReader()\n",
+     r"^error: bad\.py line 2: ChineseBertReader needs args=\{'vocab_file'"),
 ])
 def test_what_is_not_provided_is_one_clear_error_line(tmp_path, source, expected):
     (tmp_path / "bad.py").write_text(source)
