@@ -38,11 +38,27 @@ def _levels(value: str) -> tuple[int, ...]:
               help="Seconds for the whole in-process baseline (all batch sizes, warm-ups "
                    "included; at least one batch-1 run).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option("--backends", "compare_backends", is_flag=True,
+              help="Instead of load levels: measure every available inference backend on this "
+                   "service's model in-process (probe processes), against Paddle with oneDNN "
+                   "off, as `scaffold new` does, and print the comparison.")
 def command(service_dir, concurrency, duration, protocol, image_path, endpoint, rpc_port,
-            http_port, baseline_seconds, as_json) -> None:
+            http_port, baseline_seconds, as_json, compare_backends) -> None:
     """Measure QPS and p50/p90/p99 latency of SERVICE_DIR per concurrency level, and the
     in-process speed of the same Op and model (best batch size) in the same run."""
     from pathlib import Path
+
+    if compare_backends:
+        from generator.quality.service_dir import ServiceDirError
+        from generator.scaffold.backend_choice import compare_service_backends
+        from generator.scaffold.errors import ScaffoldError
+
+        try:
+            click.echo(compare_service_backends(Path(service_dir)))
+        except (ServiceDirError, ScaffoldError) as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(2)
+        return
 
     from generator.quality.bench import BenchOptions, bench_service
     from generator.quality.samples import generated_images

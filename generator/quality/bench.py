@@ -63,14 +63,15 @@ class BenchReport:
 
 
 def inprocess_throughput(op: Any, model_dir: Path, image: bytes, seconds: float,
-                         progress: bool) -> dict[int, float]:
+                         progress: bool, backend_conf: dict[str, Any] | None = None
+                         ) -> dict[int, float]:
     """Images/s of `LocalService(op)` for requests of 1..16 images (`image_0..N`).
 
     `seconds` bounds the whole measurement, warm-ups included (split between batch sizes; a
     larger batch is not tried once the budget is spent, batch 1 always is)."""
     from generator.service import LocalService
 
-    local = LocalService(op, model_dir)
+    local = LocalService(op, model_dir, **(backend_conf or {}))
     out: dict[int, float] = {}
     deadline = time.perf_counter() + seconds
     for i, bs in enumerate(BATCH_SIZES):
@@ -100,7 +101,8 @@ def bench_service(service_dir: str | Path, options: BenchOptions) -> BenchReport
     if options.progress:
         print("measuring the in-process baseline ...", file=sys.stderr)
     report.inprocess_ips = inprocess_throughput(sd.served_op(), sd.model_dir, options.image,
-                                                options.baseline_seconds, options.progress)
+                                                options.baseline_seconds, options.progress,
+                                                sd.backend_conf)
     host = options.endpoint or "127.0.0.1"
     rpc = options.rpc_port or sd.rpc_port
     http = options.http_port or sd.http_port

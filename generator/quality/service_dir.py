@@ -31,6 +31,9 @@ class ServiceDir:
     rpc_port: int | None
     model_dir: Path
     record: dict[str, Any] = field(default_factory=dict)
+    #: the model Op's inference options (backend, use_mkldnn, ...): in-process references run
+    #: the model the way the service does
+    backend_conf: dict[str, Any] = field(default_factory=dict)
     _module: Any = None
 
     def module(self) -> Any:
@@ -86,13 +89,19 @@ def open_service_dir(path: str | Path) -> ServiceDir:
     model_dir = Path(models[0]) if Path(models[0]).is_absolute() else p / models[0]
     record_file = p / ".scaffold.yml"
     record = yaml.safe_load(record_file.read_text()) if record_file.is_file() else {}
-    sd = ServiceDir(p, "", conf.get("http_port"), conf.get("rpc_port"), model_dir, record or {})
+    local = next(op["local_service_conf"] for op in conf["op"].values()
+                 if op.get("local_service_conf", {}).get("model_config"))
+    backend_conf = {k: local[k] for k in BACKEND_KEYS if local.get(k) is not None}
+    sd = ServiceDir(p, "", conf.get("http_port"), conf.get("rpc_port"), model_dir, record or {},
+                    backend_conf)
     sd.name = str(getattr(sd.module(), "NAME", "") or (record or {}).get("inputs", {}).get("name")
                   or p.name)
     return sd
 
 
 START_TOKEN_ENV = "SCAFFOLD_START_TOKEN"
+#: local_service_conf keys that decide how the model runs (see ServiceDir.backend_conf)
+BACKEND_KEYS = ("backend", "use_mkldnn", "thread_num", "ir_optim", "precision")
 
 
 def port_in_use(port: int) -> bool:

@@ -140,7 +140,7 @@ def verify_service(service_dir: str | Path, options: VerifyOptions) -> Report:
         else:
             _say(f"reference: exported model + preprocessing of {deploy}")
         ref_op = reference_op(served_op, Path(deploy))
-        ref = LocalService(ref_op, sd.model_dir)
+        ref = LocalService(ref_op, sd.model_dir, **sd.backend_conf)
         expected = {name: ref.predict_images({"image": data})["image"]
                     for name, data in options.images.items()}
         served_dir = sd
@@ -210,7 +210,7 @@ def _lower_threshold(sd: ServiceDir, served_op: Any, deploy: Path, options: Veri
 
     lowered = _open(copy)
     op = reference_op(lowered.served_op(), deploy)
-    ref = LocalService(op, sd.model_dir)
+    ref = LocalService(op, sd.model_dir, **sd.backend_conf)
     return {name: ref.predict_images({"image": data})["image"]
             for name, data in options.images.items()}, lowered
 

@@ -127,6 +127,10 @@ def choose_backend(folders: dict[str, Path], feed: dict[str, np.ndarray], *,
     """
     cands = candidates_for(requested, has_legacy="legacy" in folders, has_pir="pir" in folders,
                            has_onnx="onnx" in folders, allow_onednn=allow_onednn)
+    from generator.export.progress import note
+
+    note(f"backends: measuring {', '.join(c.label for c in cands)} on this machine, each "
+         f"{RUNS}+ runs (at least {MIN_SECONDS:g} s) in a probe process")
     options = [PredictorOptions(thread_num=thread_num, backend=c.backend, use_mkldnn=c.use_mkldnn,
                                 mem_optim=False, ir_optim=True) for c in cands]
     results = measure_backends([(folders[c.program], o) for c, o in zip(cands, options,
@@ -212,6 +216,13 @@ def comment_lines(choice: BackendChoice) -> list[str]:
     lines = [f"chosen by scaffold new ({choice.reason}); batch-1 latency on the machine that "
              "generated it:"]
     return lines + [" ".join(r.split()) for r in choice.rows()]
+
+
+def default_concurrency(choice: BackendChoice | None) -> int:
+    """Model Op threads when the config does not say: 2 where inference releases the GIL (a
+    request is decoded and answered while another one runs), else 1."""
+    return 2 if choice is not None and choice.chosen.backend in ("openvino", "onnxruntime") \
+        else 1
 
 
 def check_requested(backend: str | None) -> str:

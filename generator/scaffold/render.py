@@ -42,6 +42,7 @@ SERVICE_TEMPLATES: dict[str, str] = {
     "k8s/deployment.yaml": "service/k8s/deployment.yaml.j2",
     "k8s/service.yaml": "service/k8s/service.yaml.j2",
     "k8s/hpa.yaml": "service/k8s/hpa.yaml.j2",
+    "k8s/inferenceservice.yaml": "service/k8s/inferenceservice.yaml.j2",
     "README.md": "service/README.md.j2",
     "vendor/README.txt": "service/vendor/README.txt.j2",
 }

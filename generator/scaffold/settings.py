@@ -11,7 +11,8 @@ did-you-mean hint.
                                   # Dockerfile and k8s/ pass --host 0.0.0.0 themselves)
       worker_num: 4               # gRPC server threads
       is_thread_op: true          # Ops as threads (false: processes)
-      concurrency: 1              # threads/processes running the model Op
+      concurrency: null           # threads/processes running the model Op (null: 1, or 2 for a
+                                  # backend that releases the GIL)
       batch_size: 1               # auto-batching: merge up to this many requests
       auto_batching_timeout: 10   # ms to wait to fill a batch (> 0 when batch_size > 1)
       timeout: -1                 # inference timeout, ms (<= 0: none)
@@ -89,7 +90,9 @@ class ServiceSettings:
     host: str = "127.0.0.1"
     worker_num: int = 4
     is_thread_op: bool = True
-    concurrency: int = 1
+    #: None: 1 with Paddle (its Predictor.run holds the GIL), 2 with a backend that releases
+    #: it (OpenVINO, ONNX Runtime: one request's decoding overlaps another's inference)
+    concurrency: int | None = None
     batch_size: int = 1
     auto_batching_timeout: int = 10
     timeout: int = -1
@@ -143,6 +146,8 @@ def _check(key: str, v: Any) -> str | None:
 
     if key in ("http_port", "rpc_port"):
         return rng(1, 65535)
+    if key == "concurrency" and v is None:
+        return None
     if key in ("worker_num", "concurrency", "batch_size", "retry", "max_batch", "thread_num",
                "top_k", "replicas", "max_replicas", "shutdown_timeout_s"):
         return rng(1)
