@@ -54,6 +54,8 @@ WARMUP_IMAGE_SIDE = 64
 #: (model program, options) already probed in this process -> fallback reason ("" when fine).
 _PROBED: dict[tuple[str, str], str] = {}
 _PROBE_LOCK = threading.Lock()
+#: Backend fallbacks of this process, one line each (shown in /health/ready's "warnings").
+BACKEND_WARNINGS: list[str] = []
 
 
 @dataclass(frozen=True)
@@ -188,8 +190,12 @@ class LocalPredictor:
                 self.fallback_reason = reason
                 asked = self.options.backend + (" with oneDNN" if self.options.use_mkldnn
                                                 and self.options.backend == "paddle" else "")
-                logger.warning("%s: %s failed in a probe process (%s); running Paddle Inference "
-                               "with oneDNN off instead", self.model_dir, asked, reason)
+                message = (f"{self.model_dir}: {asked} failed in a probe process ({reason}); "
+                           "running Paddle Inference with oneDNN off instead")
+                logger.warning("%s", message)
+                with _PROBE_LOCK:
+                    if message not in BACKEND_WARNINGS:
+                        BACKEND_WARNINGS.append(message)
                 self.options = replace(self.options, backend="paddle", use_mkldnn=False)
         self._engine = self._create_engine()
         self._load_vars()

@@ -131,3 +131,51 @@ def test_unknown_backend_and_lod_inputs_are_clear_errors(yolo):
     feed = {**_feed(yolo["legacy"], batch=1), "image.lod": [0, 1]}
     with pytest.raises(PredictorError, match="LoD"):
         p.predict(feed)
+
+
+@pytest.mark.slow
+def test_a_service_whose_backend_crashes_in_the_probe_still_starts_and_answers(yolo):
+    """A real service (gRPC + HTTP) configured with oneDNN without the workarounds: the
+    probe child dies with SIGSEGV, the service starts on oneDNN off, is ready and answers
+    with the reference's boxes."""
+    import json
+
+    import requests
+
+    from generator.runtime import Op, WebService
+    from tests.helpers.services import free_port
+
+    m = yolo["pir"]
+    feed = _feed(m, batch=1, side=64)
+
+    class DetOp(Op):
+        def preprocess(self, input_dicts, data_id, log_id):
+            return feed, False, None, ""
+
+        def postprocess(self, input_dicts, fetch_dict, data_id, log_id):
+            return {"bbox": json.dumps(fetch_dict["bbox"].tolist())}, None, ""
+
+    class Service(WebService):
+        def get_pipeline_response(self, read_op):
+            return DetOp(name="det", input_ops=[read_op])
+
+    conf = {"rpc_port": free_port(), "http_port": free_port(), "dag": {"is_thread_op": True},
+            "op": {"det": {"local_service_conf": {
+                "model_config": str(m.model_dir), "client_type": "local_predictor",
+                "use_mkldnn": True, "onednn_workarounds": False}}}}
+    svc = Service(name="det")
+    svc.prepare_pipeline_config(yml_dict=conf)
+    server = svc.start()
+    try:
+        base = f"http://127.0.0.1:{server.http_port}"
+        ready = requests.get(f"{base}/health/ready", timeout=10)
+        assert ready.status_code == 200
+        assert any("SIGSEGV" in w and "oneDNN off instead" in w
+                   for w in ready.json()["warnings"]), ready.json()
+        answer = requests.post(f"{base}/det/prediction", json={"key": ["x"], "value": ["1"]},
+                               timeout=60).json()
+    finally:
+        server.stop(5)
+    assert answer["err_no"] == 0, answer
+    want = _reference(m, feed)["bbox"]
+    np.testing.assert_array_equal(np.asarray(json.loads(answer["value"][0]), "float32"), want)
