@@ -27,7 +27,10 @@ Extensions (all optional; documented in `KEY_DOCS`):
   limit), `shutdown_timeout_s` (number > 0, 30: graceful drain limit on SIGINT/SIGTERM),
   `http_host` ("0.0.0.0") and `rpc_host` ("[::]"): bind addresses; `http_max_connections`
   (1000), `http_header_timeout_s` (15) and `http_body_timeout_s` (120): HTTP connection limits.
-  `strict_device` (false): an Op asking for a GPU on a CPU-only Paddle build runs on CPU with
+  `request_timeout_s` (30): every request's deadline (err_no 6000 past it);
+  `max_concurrent_rpcs` (0: derived): gRPC calls in progress at most, one more gets 8001 at once;
+  `max_image_pixels` (40,000,000) and `max_images_per_request` (64): per-request image limits
+  (err_no 5000). `strict_device` (false): an Op asking for a GPU on a CPU-only Paddle build runs on CPU with
   one start-up warning (`device_fallback`); true makes that a start-up error.
 - `local_service_conf`: `min_input_shape` / `max_input_shape` / `opt_input_shape` (TensorRT
   dynamic shapes: input name -> list of positive ints; all three or none, same inputs, same rank,

@@ -160,6 +160,19 @@ TOP_KEYS: tuple[Key, ...] = (
     Key("http_body_timeout_s", "number", 120,
         "Seconds a client has to send a request's body after its headers (then 408).",
         minimum=0, exclusive_minimum=True, extension=True),
+    Key("request_timeout_s", "number", 30,
+        "Deadline of every request, whatever the Ops do: past it the request is answered "
+        "err_no 6000 (Op `timeout` -1 still means no Op timeout).",
+        minimum=0, exclusive_minimum=True, extension=True),
+    Key("max_concurrent_rpcs", "int", 0,
+        "gRPC calls handled or queued at once at most; one more is answered err_no 8001 at "
+        "once. 0: 2 x worker_num + dag.channel_size (at least 64).",
+        minimum=0, extension=True),
+    Key("max_image_pixels", "int", 40_000_000,
+        "Largest image (width x height) a request may decode or be resized to; checked from "
+        "the image header before decoding (err_no 5000).", minimum=1, extension=True),
+    Key("max_images_per_request", "int", 64,
+        "Most images one request may carry (err_no 5000).", minimum=1, extension=True),
     Key("strict_device", "bool", False,
         "false: an Op asking for a GPU (device_type 1/2 or devices) on a CPU-only Paddle runs "
         "on CPU with one start-up warning; true: that is a start-up error.", extension=True),

@@ -112,9 +112,17 @@ class DagExecutor:
             hint = f"; did you mean '{close[0]}'?" if close else ""
             _LOGGER.warning("%s: op.%s matches no Op of the service graph (Ops: %s)%s", source,
                             name, [op.name for op in self._ops], hint)
-        pool_cls = ThreadWorkers if dag["is_thread_op"] else ProcessWorkers
-        self._pools = {op.name: pool_cls(op, self._on_results, dag["channel_size"], resolve_devices)
-                       for op in self._ops}
+        #: every request ends within this many seconds (config.yml request_timeout_s)
+        self.request_timeout_s = float(config.get("request_timeout_s", 30))
+        self._pools: dict[str, ThreadWorkers | ProcessWorkers] = {}
+        for op in self._ops:
+            if dag["is_thread_op"]:
+                pool = ThreadWorkers(op, self._on_results, dag["channel_size"], resolve_devices)
+                pool.wait_s = self.request_timeout_s
+            else:
+                pool = ProcessWorkers(op, self._on_results, dag["channel_size"], resolve_devices,
+                                      on_death=metrics.worker_died)
+            self._pools[op.name] = pool
         self._pending: dict[int, _Pending] = {}
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
@@ -138,6 +146,16 @@ class DagExecutor:
                 self._pools[name].stop(2.0)
             raise
         self.ready = True
+
+    def health(self) -> tuple[bool, str]:
+        """(every Op's workers are up, why not); False before start and after stop."""
+        if not self.ready:
+            return False, "the Op graph is not running"
+        for pool in self._pools.values():
+            ok, why = pool.health()
+            if not ok:
+                return False, why
+        return True, ""
 
     def stop(self, timeout: float = 5.0) -> None:
         self.ready = False
@@ -190,7 +208,7 @@ class DagExecutor:
             if successors:
                 self._deliver(successors[-1], data_id, op.name, payload)
 
-    def _run_once(self, request_dict: dict, log_id: int) -> ChannelData:
+    def _run_once(self, request_dict: dict, log_id: int, deadline: float) -> ChannelData:
         data_id = next(self._ids)
         pending = _Pending(log_id)
         with self._lock:
@@ -203,8 +221,15 @@ class DagExecutor:
             if pending.result is None:
                 pending.event = threading.Event()
             event = pending.event
-        if event is not None:
-            event.wait()
+        if event is not None and not event.wait(max(0.0, deadline - time.monotonic())):
+            with self._lock:
+                expired = self._pending.pop(data_id, None) is not None
+            if expired:
+                return ChannelData(error_code=ErrorCode.TIMEOUT, data_id=data_id, log_id=log_id,
+                                   error_info=(
+                                       f"request deadline of {self.request_timeout_s:g} s "
+                                       "exceeded; raise request_timeout_s in config.yml or "
+                                       "lower the load"))
         return pending.result
 
     def call(self, request) -> Any:
@@ -232,9 +257,10 @@ class DagExecutor:
                 DAG_EXECUTOR_NAME))
         if prod_code is not None:
             return _error_response(getattr(prod_code, "value", prod_code), prod_info or "")
+        deadline = time.monotonic() + self.request_timeout_s
         for _attempt in range(max(1, self._retry)):
-            result = self._run_once(request_dict, log_id or 0)
-            if result.error_code != ErrorCode.TIMEOUT:
+            result = self._run_once(request_dict, log_id or 0, deadline)
+            if result.error_code != ErrorCode.TIMEOUT or time.monotonic() >= deadline:
                 break
         try:
             return self._response_op.pack_response_package(result)

@@ -51,6 +51,12 @@ class Metrics:
         self._request_hist = _Histogram()
         self._op_hist: dict[str, _Histogram] = {}
         self._errors: dict[int, int] = {}
+        self._deaths: dict[str, int] = {}
+
+    def worker_died(self, op_name: str, idx: int = 0, reason: str = "") -> None:
+        """A worker process of `op_name` died and is being restarted."""
+        with self._lock:
+            self._deaths[op_name] = self._deaths.get(op_name, 0) + 1
 
     def request_started(self) -> None:
         with self._lock:
@@ -101,6 +107,10 @@ class Metrics:
             ]
             lines += [f'pd_query_request_errors_total{{{svc},err_no="{code}"}} {n}'
                       for code, n in sorted(self._errors.items())]
+            lines += ["# HELP pd_worker_restarts_total Worker processes that died and were restarted.",
+                      "# TYPE pd_worker_restarts_total counter"]
+            lines += [f'pd_worker_restarts_total{{{svc},op="{op}"}} {n}'
+                      for op, n in sorted(self._deaths.items())]
             lines += ["# HELP pd_query_request_duration_seconds Request latency.",
                       "# TYPE pd_query_request_duration_seconds histogram"]
             lines += self._request_hist.render("pd_query_request_duration_seconds", svc)

@@ -56,6 +56,8 @@ class PipelineServer:
         self.startup_warnings: list[str] = []
         self._device_policy = DevicePolicy()
         self.models: Any = None
+        #: build_dag_each_worker: () -> (every sibling worker process is up, why not)
+        self._siblings: Any = None
 
     # ------------------------------------------------------------- set-up
     # The public, script-facing methods (set_response_op, prepare_server, run_server) report a
@@ -125,17 +127,33 @@ class PipelineServer:
         return self._dag.call(request)
 
     def _ready(self) -> bool:
-        return self._dag is not None and self._dag.ready and not self._stopping.is_set()
+        return self._health_state()[0]
+
+    def _health_state(self) -> tuple[bool, str]:
+        """(ready, why not): the graph runs, every worker is up, the server is not stopping."""
+        if self._dag is None or self._stopping.is_set():
+            return False, ""
+        ok, why = self._dag.health()
+        if ok and self._siblings is not None:
+            ok, why = self._siblings()
+        return ok, why
 
     def _get_routes(self) -> dict:
         def live():
             return 200, "application/json", b'{"status": "alive"}'
 
         def ready():
-            extra = {"warnings": self.startup_warnings} if self.startup_warnings else {}
-            if self._ready():
+            from generator.runtime.predictor import BACKEND_WARNINGS
+
+            warnings = [*self.startup_warnings, *BACKEND_WARNINGS]
+            extra = {"warnings": warnings} if warnings else {}
+            ok, why = self._health_state()
+            if ok:
                 return 200, "application/json", json.dumps({"status": "ready", **extra}).encode()
-            state = "stopping" if self._stopping.is_set() else "starting"
+            state = "stopping" if self._stopping.is_set() else (
+                "degraded" if why and self._dag is not None and self._dag.ready else "starting")
+            if why:
+                extra["reason"] = why
             return 503, "application/json", json.dumps({"status": state, **extra}).encode()
 
         def metrics():
@@ -315,48 +333,24 @@ class PipelineServer:
         signal.signal(signal.SIGINT, handler)
 
     def _run_workers(self) -> None:
-        """`build_dag_each_worker`: `worker_num` forked processes, each with its own DAG and
-        servers on the same ports (SO_REUSEPORT)."""
-        n = self.config["worker_num"]
-        children: list[int] = []
-        for idx in range(n):
-            pid = os.fork()
-            if pid == 0:  # child
-                code = 0
-                try:
-                    stop = threading.Event()
-                    self.start(reuse_port=True)
-                    self._install_signals(stop)  # after Paddle's import (see run_server)
-                    stop.wait()
-                    self.stop()
-                except RuntimeServingError as exc:
-                    _LOGGER.error("worker %d: %s", idx, exc)
-                    code = 1
-                finally:
-                    os._exit(code)
-            children.append(pid)
-        _LOGGER.info("started %d worker processes: %s", n, children)
-        signalled = threading.Event()
+        """`build_dag_each_worker`: `worker_num` supervised forked processes, each with its own
+        DAG and servers on the same ports (SO_REUSEPORT); see `dag_workers`."""
+        from generator.runtime.dag_workers import ForkedWorkers
 
-        def stop_all() -> None:
-            for pid in children:
-                try:
-                    os.kill(pid, signal.SIGTERM)
-                except ProcessLookupError:
-                    pass
+        def serve(idx: int, workers: ForkedWorkers) -> int:
+            stop = threading.Event()
+            self._siblings = workers.siblings
+            try:
+                self.start(reuse_port=True)
+            except RuntimeServingError as exc:
+                _LOGGER.error("worker %d: %s", idx, exc)
+                return 1
+            workers.mark_up(idx)
+            self._install_signals(stop)  # after Paddle's import (see run_server)
+            stop.wait()
+            self.stop()
+            return 0
 
-        def handler(signum, _frame):
-            signalled.set()
-            stop_all()
-
-        signal.signal(signal.SIGTERM, handler)
-        signal.signal(signal.SIGINT, handler)
-        failed = 0
-        for _ in children:
-            _pid, status = os.wait()
-            if os.waitstatus_to_exitcode(status) != 0:
-                failed += 1
-                stop_all()
-        if failed:
-            raise RuntimeServingError(f"{failed} worker process(es) failed or did not drain; "
-                                      "see the log above")
+        ForkedWorkers(self.config["worker_num"], serve, self.config["shutdown_timeout_s"],
+                      on_death=lambda idx, _reason: self._metrics.worker_died(
+                          "build_dag_each_worker", idx)).run()

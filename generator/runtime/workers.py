@@ -1,26 +1,30 @@
-"""Op worker pools: threads (`is_thread_op: true`) or forked processes (`false`).
+"""Op worker pools: threads (`is_thread_op: true`) here, supervised processes (`false`) in
+`process_workers`.
 
-Both run the same loop: take up to `batch_size` queued requests (waiting at most
-`auto_batching_timeout` for more; with no timeout, only what is already queued — Paddle Serving
-blocked until the batch was full), run the Op on them, hand the results back.
+Both take up to `batch_size` queued requests (waiting at most `auto_batching_timeout` for more;
+with no timeout, only what is already queued — Paddle Serving blocked until the batch was
+full), run the Op on them and hand the results back. Every predictor is warmed up before the
+service is ready; a model whose warm-up outputs are empty or malformed stops start-up.
 """
 
 from __future__ import annotations
 
 import copy
 import logging
-import multiprocessing
-import os
+import math
 import queue
-import signal
 import threading
 import time
-import traceback
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
+
 from generator.runtime.errors import DagError, PredictorError
 from generator.runtime.operator import Item, Op
+from generator.runtime.process_workers import ProcessWorkers
+
+__all__ = ["ProcessWorkers", "ThreadWorkers", "next_batch", "prepare_op", "warm_up"]
 
 _LOGGER = logging.getLogger("generator.runtime")
 
@@ -28,11 +32,13 @@ Emit = Callable[[Op, list[Item], list[tuple[Any, float]]], None]
 _STOP = None
 
 
-def _next_batch(q, batch_size: int, wait_s: float | None, poll: Callable[[], bool] | None = None):
-    """Block for one item, then gather up to `batch_size`. Returns (items, stop_seen)."""
+def next_batch(q, batch_size: int, wait_s: float | None, poll: Callable[[], bool] | None = None,
+               poll_s: float = 1.0):
+    """Block for one item, then gather up to `batch_size`. Returns (items, stop_seen); stops
+    when `poll()` turns false."""
     while True:
         try:
-            first = q.get(timeout=1.0)
+            first = q.get(timeout=poll_s)
             break
         except queue.Empty:
             if poll is not None and not poll():
@@ -67,6 +73,57 @@ def _init_op(op: Op) -> None:
         raise DagError(f"Op '{op.name}': init_op failed: {type(exc).__name__}: {exc}") from exc
 
 
+def warm_up(op_name: str, predictor: Any) -> None:
+    """One inference on the predictor's warm-up inputs. Raises PredictorError when the outputs
+    are empty, not finite, or not of the per-sample size the model declares (a truncated or
+    mismatched weights file); an input the model rejects is only a warning."""
+    feed_of = getattr(predictor, "warmup_feed", None)
+    feed = feed_of() if feed_of is not None else None
+    if feed is None:
+        return
+    try:
+        out = predictor.predict(feed, batch=True, log_id=-1)
+    except Exception as exc:  # noqa: BLE001 - the synthetic input may not suit the model
+        _LOGGER.warning("[%s] warm-up inference failed (not checked): %s", op_name, exc)
+        return
+    problem = _malformed(out, getattr(predictor, "fetch_vars", []), batch=1)
+    if problem:
+        raise PredictorError(
+            f"Op '{op_name}': the model at {getattr(predictor, 'model_dir', '?')} gives "
+            f"{problem} for a valid warm-up input ({', '.join(f'{k} {v.shape}' for k, v in feed.items())}); "
+            "its weights file may be truncated or not match the program: re-export the model")
+
+
+def _malformed(out: dict, fetch_vars: list, batch: int) -> str:
+    """Why warm-up outputs look broken ('' when they look fine)."""
+    arrays = {k: v for k, v in out.items() if isinstance(v, np.ndarray) and not k.endswith(".lod")}
+    if not arrays:
+        return "no outputs"
+    if all(v.size == 0 for v in arrays.values()):
+        return "only empty outputs (" + ", ".join(f"{k} {v.shape}" for k, v in arrays.items()) + ")"
+    for key, value in arrays.items():
+        if value.dtype.kind in "fc" and not np.isfinite(value).all():
+            return f"non-finite values (NaN or inf) in output '{key}'"
+    declared = {v.alias_name: v for v in fetch_vars}
+    for key, value in arrays.items():
+        var = declared.get(key)
+        if (var is None or var.is_lod_tensor or not var.shape or min(var.shape) <= 0
+                or value.ndim < 1 or value.shape[0] != batch):
+            continue
+        want = math.prod(var.shape)
+        if math.prod(value.shape[1:]) != want:
+            return (f"output '{key}' of shape {value.shape} where the model declares "
+                    f"{list(var.shape)} per sample (serving_server_conf.prototxt)")
+    return ""
+
+
+def prepare_op(op: Op) -> None:
+    """In a worker: `init_op`, then warm up the Op's predictor (if it has one)."""
+    _init_op(op)
+    if op.client is not None:
+        warm_up(op.name, op.client)
+
+
 def _device_plan(op: Op, resolve_devices: Callable[[dict], tuple[str, list[int]]]):
     device, ids = resolve_devices(op.local_service_conf)
     return device, ids or [-1]
@@ -93,6 +150,8 @@ class ThreadWorkers:
         self._channel_size = channel_size
         self._waiting = 0
         self._waiting_lock = threading.Lock()
+        #: longest wait for a free Op copy (the server's request deadline)
+        self.wait_s: float = 30.0
 
     def start(self) -> None:
         op, workers = self.op, []
@@ -117,10 +176,7 @@ class ThreadWorkers:
                     worker.client = by_device[dev].clone()
             workers.append(worker)
         for predictor in by_device.values():
-            try:
-                predictor.warmup()
-            except Exception as exc:  # noqa: BLE001 - warm-up is best effort
-                _LOGGER.warning("[%s] warm-up failed: %s", op.name, exc)
+            warm_up(op.name, predictor)
         if op.batch_size <= 1:
             self._inline = True
             for worker in workers:
@@ -134,7 +190,7 @@ class ThreadWorkers:
 
     def _loop(self, worker: Op) -> None:
         while True:
-            items, stop = _next_batch(self.queue, worker.batch_size, worker.auto_batching_timeout_s)
+            items, stop = next_batch(self.queue, worker.batch_size, worker.auto_batching_timeout_s)
             if items:
                 self._emit(self.op, items, worker.run_batch(items))
             if stop:
@@ -158,7 +214,9 @@ class ThreadWorkers:
                     return False
                 self._waiting += 1
             try:
-                worker = self._free.get()
+                worker = self._free.get(timeout=self.wait_s)
+            except queue.Empty:
+                return False
             finally:
                 with self._waiting_lock:
                     self._waiting -= 1
@@ -169,115 +227,13 @@ class ThreadWorkers:
         self._emit(self.op, [item], results)
         return True
 
+    def health(self) -> tuple[bool, str]:
+        """Threads do not die on their own: always (True, "")."""
+        return True, ""
+
     def stop(self, timeout: float) -> None:
         for _ in self._threads:
             self.queue.put(_STOP)
         deadline = time.monotonic() + timeout
         for t in self._threads:
             t.join(max(0.0, deadline - time.monotonic()))
-
-
-def _child_main(op: Op, idx: int, in_q, out_q, device: str, device_id: int, parent: int) -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent drains, then stops us
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    op.concurrency_idx = idx
-    op._process_executor = None
-    try:
-        op.client = op._build_client(device, device_id) if op.with_serving else None
-        _init_op(op)
-        if op.client is not None:
-            try:
-                op.client.warmup()
-            except Exception as exc:  # noqa: BLE001
-                _LOGGER.warning("[%s] warm-up failed: %s", op.name, exc)
-    except Exception as exc:  # noqa: BLE001 - reported to the parent, which exits non-zero
-        out_q.put(("init_error", op.name, idx, f"{type(exc).__name__}: {exc}",
-                   traceback.format_exc()))
-        return
-    out_q.put(("ready", op.name, idx))
-
-    def parent_alive() -> bool:
-        return os.getppid() == parent
-
-    while True:
-        items, stop = _next_batch(in_q, op.batch_size, op.auto_batching_timeout_s, parent_alive)
-        if items:
-            results = op.run_batch(items)
-            out_q.put(("results", op.name, [(i[0], i[1]) for i in items], results))
-        if stop:
-            return
-
-
-class ProcessWorkers:
-    """`concurrency` forked processes; worker `i` uses device `devices[i % len(devices)]`."""
-
-    def __init__(self, op: Op, emit: Emit, channel_size: int,
-                 resolve_devices: Callable[[dict], tuple[str, list[int]]]):
-        self.op = op
-        ctx = multiprocessing.get_context("fork")
-        self.queue = ctx.Queue(maxsize=channel_size)
-        self._out = ctx.Queue()
-        self._ctx = ctx
-        self._emit = emit
-        self._resolve = resolve_devices
-        self._procs: list[multiprocessing.Process] = []
-        self._router: threading.Thread | None = None
-
-    def start(self) -> None:
-        op = self.op
-        device, ids = (_device_plan(op, self._resolve) if op.with_serving else ("cpu", [-1]))
-        for idx in range(op.concurrency or 1):
-            p = self._ctx.Process(
-                target=_child_main, name=f"op-{op.name}-{idx}", daemon=True,
-                args=(op, idx, self.queue, self._out, device, ids[idx % len(ids)], os.getpid()),
-            )
-            p.start()
-            self._procs.append(p)
-        ready = 0
-        while ready < len(self._procs):
-            try:
-                msg = self._out.get(timeout=1.0)
-            except queue.Empty:
-                dead = [p for p in self._procs if p.exitcode is not None]
-                if dead:
-                    raise DagError(f"Op '{op.name}': worker process {dead[0].name} exited with "
-                                   f"code {dead[0].exitcode} during start-up") from None
-                continue
-            if msg[0] == "init_error":
-                self.stop(1.0)
-                _LOGGER.debug("child traceback:\n%s", msg[4])
-                raise PredictorError(f"Op '{op.name}' worker {msg[2]} failed to start: {msg[3]}")
-            ready += 1
-        self._router = threading.Thread(target=self._route, daemon=True, name=f"router-{op.name}")
-        self._router.start()
-
-    def _route(self) -> None:
-        while True:
-            msg = self._out.get()
-            if msg is _STOP:
-                return
-            _, _, ids, results = msg
-            self._emit(self.op, [(d, lg, {}) for d, lg in ids], results)
-
-    def submit(self, item: Item) -> bool:
-        try:
-            self.queue.put_nowait(item)
-            return True
-        except queue.Full:
-            return False
-
-    def stop(self, timeout: float) -> None:
-        for _ in self._procs:
-            try:
-                self.queue.put(_STOP, timeout=1.0)
-            except queue.Full:
-                break
-        deadline = time.monotonic() + timeout
-        for p in self._procs:
-            p.join(max(0.0, deadline - time.monotonic()))
-            if p.is_alive():
-                p.terminate()
-                p.join(1.0)
-        if self._router is not None:
-            self._out.put(_STOP)
-            self._router.join(1.0)
