@@ -1,0 +1,28 @@
+"""Request deadlines: whatever an Op does, a request ends with a response within
+request_timeout_s (err_no 6000), in process mode and with queued thread-mode batching."""
+
+from __future__ import annotations
+
+import signal
+import time
+
+import pytest
+
+from tests.helpers.services import start_service, stop_service
+from tests.runtime.test_faults_workers import predict, write_service
+
+
+@pytest.mark.parametrize("dag", [{"is_thread_op": False},
+                                 {"is_thread_op": True}], ids=["process", "thread-batching"])
+def test_a_hung_op_gets_a_timeout_answer_at_the_request_deadline(tmp_path, dag):
+    op = {"concurrency": 2, **({"batch_size": 2} if dag["is_thread_op"] else {})}
+    http = write_service(tmp_path, request_timeout_s=1, dag=dag, op={"pid": op})
+    proc = start_service(["web_service.py", "config.yml"], tmp_path, http)
+    try:
+        started = time.monotonic()
+        answer = predict(http, timeout=20, sleep="30")
+        assert 0.9 < time.monotonic() - started < 4
+        assert answer["err_no"] == 6000 and "request_timeout_s" in answer["err_msg"], answer
+        assert predict(http, timeout=5)["err_no"] == 0  # the other worker still serves
+    finally:
+        stop_service(proc, sig=signal.SIGKILL)
