@@ -56,6 +56,9 @@ def parse_bool(value: str | bool, option: str = "value") -> bool:
               help="Check the exported model against the dynamic one.")
 @click.option("--rtol", type=float, default=1e-3, show_default=True, help="Parity rtol.")
 @click.option("--atol", type=float, default=1e-6, show_default=True, help="Parity atol.")
+@click.option("--strict-overrides", is_flag=True,
+              help="Fail on -o keys a PaddleDetection config does not have (PaddleDetection "
+                   "ignores them; without this flag they are warnings).")
 @click.option("--ppdet-root", "--ppdet_root", "ppdet_root", default=None,
               type=click.Path(file_okay=False),
               help="A PaddleDetection checkout: run its tools/export_model.py for this "
@@ -63,13 +66,22 @@ def parse_bool(value: str | bool, option: str = "value") -> bool:
 def command(config: str, opts: tuple[str, ...], more_opts: tuple[str, ...], output_dir: str,
             export_serving_model: str, fixed_input_shape: str | None, model_format: str,
             export_format: str, onnx_rtol: float, onnx_atol: float, opset: int, verify: bool,
-            rtol: float, atol: float, ppdet_root: str | None) -> None:
+            rtol: float, atol: float, strict_overrides: bool, ppdet_root: str | None) -> None:
     """Export a trained dynamic-graph model to an inference model (+ Paddle Serving folders,
     + model.onnx with --format onnx)."""
     serving = parse_bool(export_serving_model, "--export_serving_model")
     from generator.export.errors import ExportError
     from generator.export.exporter import export_config
+    from generator.scaffold.checks import precheck_export
+    from generator.scaffold.errors import ScaffoldConfigError
 
+    try:  # every config error before anything is written
+        for warning in precheck_export(Path(config), list(opts) + list(more_opts),
+                                       strict=strict_overrides, output_dir=Path(output_dir)):
+            click.echo(warning, err=True)
+    except ScaffoldConfigError as exc:
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(exc.exit_code)
     try:
         result = export_config(
             config, output_dir, list(opts) + list(more_opts), model_format=model_format,

@@ -42,6 +42,9 @@ import click
 @click.option("--update", is_flag=True,
               help="Keep the output folder when it was generated from the same inputs; "
                    "otherwise regenerate it as --overwrite does.")
+@click.option("--strict-overrides", is_flag=True,
+              help="Fail on -o keys a PaddleDetection config does not have (PaddleDetection "
+                   "ignores them; without this flag they are warnings).")
 @click.option("--dry-run", is_flag=True, help="Validate and list the files; write nothing.")
 @click.option("--verify", is_flag=True,
               help="Check the exported model against the dynamic one (config sources).")
@@ -59,8 +62,8 @@ def command(config: Path | None, model_dir: Path | None, opts: tuple[str, ...],
             output: Path | None, name: str | None, device: str | None, trt: str | None,
             http_port: int | None, rpc_port: int | None, host: str | None,
             image: str | None, overwrite: bool, force: bool,
-            update: bool, dry_run: bool, verify: bool, ppdet_root: Path | None,
-            backend: str | None, vendor: bool) -> None:
+            update: bool, strict_overrides: bool, dry_run: bool, verify: bool,
+            ppdet_root: Path | None, backend: str | None, vendor: bool) -> None:
     """Generate a ready-to-run Paddle Serving Pipeline service folder."""
     from generator.scaffold import (
         NewServiceRequest,
@@ -75,6 +78,7 @@ def command(config: Path | None, model_dir: Path | None, opts: tuple[str, ...],
                                 http_port=http_port, rpc_port=rpc_port, overwrite=overwrite,
                                 verify=verify, ppdet_root=ppdet_root, vendor=vendor,
                                 force=force, update=update, host=host, image=image,
+                                strict_overrides=strict_overrides,
                                 backend=backend)
     if force and not (overwrite or update):
         click.echo("Error: --force only applies with --overwrite (or --update)", err=True)

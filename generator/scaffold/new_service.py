@@ -18,6 +18,12 @@ import yaml
 
 from generator import __version__
 from generator.scaffold import backend_choice, model_source
+from generator.scaffold.checks import (
+    check_deploy_record,
+    check_model_loads,
+    check_overrides,
+    check_preprocess,
+)
 from generator.scaffold.errors import ScaffoldConfigError, ScaffoldError
 from generator.scaffold.names import check_name, k8s_name, slugify
 from generator.scaffold.ownership import (
@@ -57,6 +63,8 @@ class NewServiceRequest:
     update: bool = False  # regenerate only when the inputs changed (keeps an up-to-date folder)
     host: str | None = None
     image: str | None = None
+    strict_overrides: bool = False  # unknown -o keys of PaddleDetection configs are errors
+    warnings: list[str] = field(default_factory=list)  # found while planning
     backend: str | None = None  # None/"auto": the fastest with Paddle's outputs (backend_choice)
 
 
@@ -112,6 +120,11 @@ def _load_config(request: NewServiceRequest) -> dict[str, Any] | None:
     if request.model_dir is not None:
         return model_source.read_processing_config(path, request.overrides)
     try:
+        if request.overrides:  # each -o against the config it changes: types, typos
+            base = load_native_config(path, [])
+            request.warnings += check_overrides(
+                base, list(request.overrides), ppdet=bool(base.get("__ppdet__")),
+                strict=request.strict_overrides, where=f"--config {path}")
         return load_native_config(path, request.overrides)
     except ExportError as exc:
         raise ScaffoldConfigError(f"--config {path}: {exc}") from None
@@ -163,6 +176,12 @@ def plan_service(request: NewServiceRequest) -> ServicePlan:
         raise ScaffoldConfigError(
             f"{where}: task {task!r} cannot be served by a generated service; set `task:` to one "
             f"of {', '.join(model_source.SERVICE_TASKS)}")
+    if cfg is not None and cfg.get("preprocess") and not cfg.get("__ppdet__"):
+        check_preprocess(cfg["preprocess"], task, f"--config {request.config}")
+    if deploy_record is not None:
+        check_deploy_record(deploy_record, where)
+    if request.model_dir is not None:
+        check_model_loads(Path(request.model_dir), where)
     settings = parse_service_section(
         (cfg or {}).get("service"), where=where, device=request.device, trt=request.trt,
         http_port=request.http_port, rpc_port=request.rpc_port, host=request.host,
@@ -191,6 +210,7 @@ def plan_service(request: NewServiceRequest) -> ServicePlan:
                        settings=settings, config=cfg, deploy_record=deploy_record,
                        random_weights=random_weights, weights_hint=weights_hint, files=files,
                        inputs_hash=inputs_fingerprint(request, name))
+    plan.notes += request.warnings
     _check_output(plan)
     if random_weights:
         plan.notes.append(

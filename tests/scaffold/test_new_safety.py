@@ -288,7 +288,7 @@ def test_model_dir_from_paddleclas_export(generated, tmp_path):
     res = scaffold("new", "--model-dir", str(src), "--output", str(out), "--name", "resnet50")
     assert res.exit_code == 0, res.output
     assert (out / "inference.yml").is_file() and not (out / "infer_cfg.yml").exists()
-    assert 'deploy_config=HERE / \'inference.yml\'' in (out / "web_service.py").read_text()
+    assert 'deploy_config=HERE / "inference.yml"' in (out / "web_service.py").read_text()
     assert (out / "label_list.txt").read_text().splitlines() == labels
     op = OPS_BY_TASK["classification"](name="c", deploy_config=out / "inference.yml",
                                        labels=out / "label_list.txt", top_k=5)
