@@ -55,3 +55,29 @@ class Engine(Protocol):
 
     def clone(self) -> Engine:
         """Another engine on the same loaded model, for another thread."""
+
+
+class FixedSignature:
+    """Base of engines whose inputs and outputs are known once the model is loaded (OpenVINO,
+    ONNX Runtime): they set `_inputs` and `_outputs`; LoD inputs are refused."""
+
+    backend: str
+    _inputs: list[TensorInfo]
+    _outputs: list[TensorInfo]
+
+    @property
+    def inputs(self) -> list[TensorInfo]:
+        return list(self._inputs)
+
+    @property
+    def outputs(self) -> list[TensorInfo]:
+        return list(self._outputs)
+
+    def refuse_lod(self, lods: dict[str, list[int]], why: str = "") -> None:
+        """Raise `PredictorError` if any input comes with a LoD."""
+        if lods:
+            from generator.runtime.errors import PredictorError
+
+            raise PredictorError(
+                f"backend {self.backend} does not take LoD inputs (got a LoD for "
+                f"{sorted(lods)}){why}; set backend: paddle for this model")

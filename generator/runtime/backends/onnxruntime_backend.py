@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from generator.runtime.backends.base import Output, TensorInfo
+from generator.runtime.backends.base import FixedSignature, Output, TensorInfo
 from generator.runtime.errors import PredictorError
 
 #: The file the engine loads from the model directory.
@@ -46,7 +46,7 @@ def _dims(shape: Any) -> tuple[int, ...]:
     return tuple(d if isinstance(d, int) and d >= 0 else -1 for d in (shape or ()))
 
 
-class OnnxRuntimeEngine:
+class OnnxRuntimeEngine(FixedSignature):
     """One ONNX Runtime `InferenceSession` on the CPU provider (clones share it)."""
 
     backend = "onnxruntime"
@@ -112,20 +112,9 @@ class OnnxRuntimeEngine:
             self._fetch[name] = (arg.name, cast)
             self._fetch.setdefault(arg.name, (arg.name, cast))
 
-    @property
-    def inputs(self) -> list[TensorInfo]:
-        return list(self._inputs)
-
-    @property
-    def outputs(self) -> list[TensorInfo]:
-        return list(self._outputs)
-
     def run(self, inputs: dict[str, np.ndarray], lods: dict[str, list[int]],
             outputs: list[str]) -> dict[str, Output]:
-        if lods:
-            raise PredictorError(
-                f"backend onnxruntime does not take LoD inputs (got a LoD for {sorted(lods)}): "
-                "ONNX has no LoD tensors; set backend: paddle for this model")
+        self.refuse_lod(lods, ": ONNX has no LoD tensors")
         feed: dict[str, np.ndarray] = {}
         for name, onnx_name, dtype in self._feed:
             arr = inputs.get(name)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from generator.runtime.backends.base import Output, TensorInfo
+from generator.runtime.backends.base import FixedSignature, Output, TensorInfo
 from generator.runtime.errors import PredictorError
 from generator.runtime.model_files import ModelFiles
 
@@ -69,7 +69,7 @@ def _dtype(element_type: Any) -> str:
     return np.dtype(element_type.to_dtype()).name
 
 
-class OpenVINOEngine:
+class OpenVINOEngine(FixedSignature):
     """A compiled OpenVINO model and one infer request (clones get their own request)."""
 
     backend = "openvino"
@@ -95,24 +95,13 @@ class OpenVINOEngine:
                 self._port[n] = i
         self.memory_optim = False
 
-    @property
-    def inputs(self) -> list[TensorInfo]:
-        return list(self._inputs)
-
-    @property
-    def outputs(self) -> list[TensorInfo]:
-        return list(self._outputs)
-
     def input_shapes(self) -> dict[str, list[int]]:
         """The declared input shapes (-1: dynamic), for error messages."""
         return {t.name: list(t.shape) for t in self._inputs}
 
     def run(self, inputs: dict[str, np.ndarray], lods: dict[str, list[int]],
             outputs: list[str]) -> dict[str, Output]:
-        if lods:
-            raise PredictorError(
-                f"backend openvino does not take LoD inputs (got a LoD for {sorted(lods)}); "
-                "set backend: paddle for this model")
+        self.refuse_lod(lods)
         results = self._request.infer(inputs)
         return {name: (np.array(results[self._port[name]]), None) for name in outputs}
 
