@@ -21,6 +21,13 @@ from generator.imaging.layout import (
     reverse_channels,
     stack_padded,
 )
+from generator.imaging.limits import (
+    ImageLimitError,
+    check_count,
+    check_pixels,
+    configure,
+    header_size,
+)
 from generator.imaging.normalize import (
     divide,
     multiply,
@@ -44,6 +51,11 @@ from generator.imaging.resize import (
 __all__ = [
     "INTERPOLATIONS",
     "ImageDecodeError",
+    "ImageLimitError",
+    "check_count",
+    "check_pixels",
+    "configure",
+    "header_size",
     "center_crop",
     "decode_base64",
     "decode_bytes",

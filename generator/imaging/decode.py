@@ -13,17 +13,17 @@ import os
 import cv2
 import numpy as np
 
+from generator.imaging.errors import ImageDecodeError
+from generator.imaging.limits import ImageLimitError, check_pixels, header_size
+
 __all__ = [
     "ImageDecodeError",
+    "ImageLimitError",
     "decode_base64",
     "decode_bytes",
     "decode_file",
     "encode_png",
 ]
-
-
-class ImageDecodeError(ValueError):
-    """The input is not a decodable image (bad base64, empty, unknown format)."""
 
 
 def decode_bytes(data: bytes | bytearray | memoryview | np.ndarray, *, to_rgb: bool = False,
@@ -32,31 +32,47 @@ def decode_bytes(data: bytes | bytearray | memoryview | np.ndarray, *, to_rgb: b
 
     backend "cv2" uses `cv2.imdecode(..., IMREAD_COLOR)` (what Paddle Serving and the toolkits'
     `deploy/python` use); "pil" uses `PIL.Image.open(...).convert("RGB")` (what PaddleDetection's
-    serving example uses). The result is BGR unless `to_rgb` is true."""
+    serving example uses). The result is BGR unless `to_rgb` is true. The size in the header
+    is checked against `max_image_pixels` before any pixel is decoded (ImageLimitError)."""
     if isinstance(data, np.ndarray):
         buf = np.ascontiguousarray(data, dtype=np.uint8).reshape(-1)
     else:
         buf = np.frombuffer(bytes(data), dtype=np.uint8)
     if buf.size == 0:
         raise ImageDecodeError("cannot decode an image from 0 bytes: the input is empty")
+    if backend not in ("cv2", "pil"):
+        raise ValueError(f"unknown decode backend {backend!r}; use 'cv2' or 'pil'")
+    size = header_size(buf.tobytes())
+    if size is not None:
+        check_pixels(*size)
     if backend == "cv2":
-        img = cv2.imdecode(buf, cv2.IMREAD_COLOR)
+        try:
+            img = cv2.imdecode(buf, cv2.IMREAD_COLOR)
+        except cv2.error as exc:  # e.g. over OpenCV's own pixel limit; no source paths
+            raise ImageDecodeError(f"cannot decode an image from {buf.size} bytes: "
+                                   f"{_short_cv2_error(exc)}") from None
         if img is None:
             raise ImageDecodeError(
                 f"cannot decode an image from {buf.size} bytes (starting {bytes(buf[:8])!r}): "
                 "not a format OpenCV reads (JPEG, PNG, BMP, WebP, TIFF...)")
+        if size is None:  # a format only OpenCV reads: checked once decoded
+            check_pixels(img.shape[1], img.shape[0])
         return cv2.cvtColor(img, cv2.COLOR_BGR2RGB) if to_rgb else img
-    if backend == "pil":
-        from PIL import Image, UnidentifiedImageError
+    from PIL import Image, UnidentifiedImageError
 
-        try:
-            with Image.open(io.BytesIO(buf.tobytes())) as pil:
-                rgb = np.asarray(pil.convert("RGB"))
-        except (UnidentifiedImageError, OSError) as exc:
-            raise ImageDecodeError(
-                f"cannot decode an image from {buf.size} bytes with Pillow: {exc}") from exc
-        return rgb if to_rgb else np.ascontiguousarray(rgb[:, :, ::-1])
-    raise ValueError(f"unknown decode backend {backend!r}; use 'cv2' or 'pil'")
+    try:
+        with Image.open(io.BytesIO(buf.tobytes())) as pil:
+            rgb = np.asarray(pil.convert("RGB"))
+    except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as exc:
+        raise ImageDecodeError(
+            f"cannot decode an image from {buf.size} bytes with Pillow: {exc}") from exc
+    return rgb if to_rgb else np.ascontiguousarray(rgb[:, :, ::-1])
+
+
+def _short_cv2_error(exc: Exception) -> str:
+    """OpenCV's message without its source path and line ("... error: (-215) what")."""
+    text = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+    return text.split(" error: ", 1)[-1][:200]
 
 
 def decode_base64(text: str | bytes, *, to_rgb: bool = False, backend: str = "cv2") -> np.ndarray:

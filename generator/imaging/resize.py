@@ -11,6 +11,8 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
+from generator.imaging.limits import check_pixels
+
 __all__ = [
     "INTERPOLATIONS",
     "interp_code",
@@ -67,6 +69,7 @@ def resize_to(img: np.ndarray, width: int, height: int,
     """Resize to exactly `width` x `height` (`cv2.resize(img, (w, h))`)."""
     if width <= 0 or height <= 0:
         raise ValueError(f"resize target must be positive, got width={width}, height={height}")
+    check_pixels(int(width), int(height), "the resized image")
     return cv2.resize(img, (int(width), int(height)), interpolation=interp)
 
 
@@ -82,6 +85,8 @@ def resize_by_scale(img: np.ndarray, scale_y: float, scale_x: float,
 
     OpenCV maps pixels with the given factors (not the rounded output size), so this is not
     always identical to `resize_to(scaled_size(...))`."""
+    new_h, new_w = scaled_size(img.shape[0], img.shape[1], scale_y, scale_x)
+    check_pixels(max(new_w, 1), max(new_h, 1), "the resized image")
     return cv2.resize(img, None, None, fx=float(scale_x), fy=float(scale_y),
                       interpolation=interp)
 

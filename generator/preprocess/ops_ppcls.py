@@ -100,6 +100,7 @@ class ResizeImage(PreprocessOp):
             from PIL import Image
 
             resample = getattr(Image.Resampling, self.interpolation.upper())
+            imaging.check_pixels(w, h, "the resized image")
             out = np.asarray(Image.fromarray(np.ascontiguousarray(im)).resize((w, h), resample))
         rescale_info(info, (img_h, img_w), (h, w))
         return out, info

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from generator import imaging
+from generator.imaging import ImageDecodeError
 from generator.preprocess.base import ImInfo, PreprocessConfigError, PreprocessOp, new_im_info
 from generator.preprocess.ops_ppcls import PPCLS_OPS
 from generator.preprocess.ops_ppdet import PPDET_OPS
@@ -82,9 +83,9 @@ class Preprocessor:
         for op in self.ops:
             try:
                 im, info = op(im, info)
-            except ValueError as exc:
-                raise ValueError(f"{self.toolkit} preprocess op {op.name} failed on an image of "
-                                 f"shape {image_rgb.shape}: {exc}") from exc
+            except ValueError as exc:  # about this image (the ops' config was checked)
+                raise ImageDecodeError(f"{self.toolkit} preprocess op {op.name} failed on an "
+                                       f"image of shape {image_rgb.shape}: {exc}") from exc
         if self.toolkit == "ppseg":
             im = imaging.hwc_to_chw(im)
         if not np.issubdtype(im.dtype, np.floating):

@@ -26,10 +26,13 @@ from generator.runtime.operator import (
     RequestOp,
     ResponseOp,
     format_exception,
+    short_text,
 )
 from generator.runtime.workers import ProcessWorkers, ThreadWorkers
 
 _LOGGER = logging.getLogger("generator.runtime")
+#: longest err_msg a response carries
+MAX_ERR_MSG_CHARS = 2000
 
 
 class _Pending:
@@ -239,6 +242,8 @@ class DagExecutor:
         response = None
         try:
             response = self._call(request)
+            if len(response.err_msg) > MAX_ERR_MSG_CHARS:  # never echo a huge value back
+                response.err_msg = short_text(response.err_msg, MAX_ERR_MSG_CHARS)
             return response
         finally:
             err_no = response.err_no if response is not None else int(ErrorCode.UNKNOW)

@@ -11,6 +11,7 @@ import logging
 import sys
 import threading
 import time
+import traceback
 from collections.abc import Sequence
 from typing import Any
 
@@ -28,11 +29,30 @@ DAG_EXECUTOR_NAME = "@DAGExecutor"
 Item = tuple[int, int, dict]  # (data_id, log_id, input_dicts)
 
 
+#: longest exception text quoted in an err_msg or a log line (a bad request value can be MiBs)
+MAX_QUOTED_CHARS = 300
+
+
+def short_text(text: str, limit: int = MAX_QUOTED_CHARS) -> str:
+    """`text` cut to `limit` characters, saying how long it was."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... ({len(text):,} characters, cut)"
+
+
 def format_exception(exc: BaseException, log_id: int, owner: str, func: str, op_name: str) -> str:
-    """Paddle Serving's ErrorCatch message, plus the Op name and exception type."""
-    message = str(exc).replace("'", "").replace('"', "")
+    """Paddle Serving's ErrorCatch message, plus the Op name and exception type (the exception
+    text is cut to MAX_QUOTED_CHARS)."""
+    message = short_text(str(exc)).replace("'", "").replace('"', "")
     return (f"Log_id: {log_id}  Raise_msg: {message}  ClassName: {owner}.{func}  "
             f"FunctionName: {func}  Op: {op_name}  ExceptionType: {type(exc).__name__}")
+
+
+def _log_failure(log_id: int, op_name: str, func: str, exc: BaseException) -> None:
+    """Log a failed hook once: its traceback, with the exception text cut short."""
+    stack = "".join(traceback.format_tb(exc.__traceback__))
+    _LOGGER.error("(log_id=%s) [%s] %s failed: %s: %s\n%s", log_id, op_name, func,
+                  type(exc).__name__, short_text(str(exc)), stack.rstrip())
 
 
 class Op:
@@ -222,7 +242,7 @@ class Op:
         except CustomException as exc:
             return None, exc
         except Exception as exc:  # noqa: BLE001 - user code: report, keep serving
-            _LOGGER.error("(log_id=%s) [%s] %s failed", log_id, self.name, func_name, exc_info=True)
+            _log_failure(log_id, self.name, func_name, exc)
             return None, CustomException(
                 ErrorCode.UNKNOW,
                 format_exception(exc, log_id, type(self).__name__, func_name, self.name),
@@ -361,7 +381,7 @@ class Op:
         except CustomException as exc:
             return None, exc.code, exc.message
         except Exception as exc:  # noqa: BLE001 - report, keep serving
-            _LOGGER.error("(log_id=%s) [%s] process failed", typical_logid, self.name, exc_info=True)
+            _log_failure(typical_logid, self.name, "process", exc)
             return None, ErrorCode.UNKNOW, format_exception(
                 exc, typical_logid, type(self).__name__, "process", self.name)
         if not isinstance(res, tuple) or len(res) != 3:

@@ -179,6 +179,9 @@ class PipelineServer:
         conf = self.config
         if self._dag is None or self._dag.ready:  # not prepared, or started once already
             self._dag = self._new_dag()
+        from generator.imaging.limits import configure as configure_image_limits
+
+        configure_image_limits(conf["max_image_pixels"], conf["max_images_per_request"])
         self._dag.start()
         limit = conf["max_message_size_mb"] << 20
         options = [("grpc.max_send_message_length", limit),

@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from generator.imaging.limits import check_count, check_pixels
 from generator.preprocess import (
     ImageDecodeError,
     build_preprocess,
@@ -86,11 +87,16 @@ class ImageModelOp(Op):
     def preprocess(self, input_dicts, data_id=0, log_id=0):
         request = self._request(input_dicts)
         images = []
-        for key in image_keys(request):
+        keys = image_keys(request)
+        try:
+            check_count(len(keys))
+        except ImageDecodeError as exc:
+            raise CustomException(ErrorCode.INPUT_PARAMS_ERROR, str(exc)) from None
+        for key in keys:
             try:
                 images.append(self._load(key, request[key]))
             except ImageDecodeError as exc:
-                raise CustomException(ErrorCode.INPUT_PARAMS_ERROR, f"'{key}': {exc}") from exc
+                raise CustomException(ErrorCode.INPUT_PARAMS_ERROR, f"'{key}': {exc}") from None
         self._infos[data_id] = [info for _, info in images]
         while len(self._infos) > _MAX_PENDING:  # requests that failed after preprocess
             self._infos.popitem(last=False)
@@ -105,6 +111,7 @@ class ImageModelOp(Op):
             if value.ndim == 1:
                 return self.preprocessor.process_encoded(value.tobytes())
             if value.ndim == 3 and value.shape[2] == 3:
+                check_pixels(value.shape[1], value.shape[0], "the image tensor")
                 return self.preprocessor(value)
         shape = getattr(value, "shape", None)
         raise CustomException(

@@ -35,6 +35,8 @@ class PidOp(Op):
             with open(d["mark"], "w") as fh:
                 fh.write(str(os.getpid()))
         time.sleep(float(d.get("sleep", "0")))
+        if "x" in d:
+            float(d["x"])
         return {"pid": str(os.getpid())}, False, None, ""
 
     def postprocess(self, input_dicts, fetch_dict, data_id, log_id):
@@ -194,5 +196,20 @@ def test_build_dag_each_worker_restarts_a_killed_worker_and_dies_with_the_server
         proc.wait(5)
         assert wait_for(lambda: not any(alive(k) for k in new), 15), \
             [k for k in new if alive(k)]
+    finally:
+        stop_service(proc, sig=signal.SIGKILL)
+
+
+def test_a_huge_bad_value_is_quoted_short_in_the_answer_and_the_log(tmp_path):
+    http = write_service(tmp_path, dag={"is_thread_op": True})
+    proc = start_service(["web_service.py", "config.yml"], tmp_path, http)
+    try:
+        log = tmp_path / "service.log"
+        before = log.stat().st_size
+        answer = predict(http, x="7" * 1000 + "z" * (3 << 20))
+        assert answer["err_no"] == 10000 and "could not convert" in answer["err_msg"], answer
+        assert len(answer["err_msg"]) < 1000, len(answer["err_msg"])
+        assert predict(http)["err_no"] == 0
+        assert log.stat().st_size - before < 20_000, log.stat().st_size - before
     finally:
         stop_service(proc, sig=signal.SIGKILL)

@@ -7,6 +7,8 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
+from generator.imaging.limits import check_pixels
+
 __all__ = ["crop", "normalize", "resize", "transpose"]
 
 
@@ -48,6 +50,7 @@ def resize(img: np.ndarray, target_size: int | tuple[int, int], max_size: int = 
         if np.round(scale * long_side) > max_size:
             scale = float(max_size) / float(long_side)
         width, height = int(round(img.shape[1] * scale)), int(round(img.shape[0] * scale))
+    check_pixels(width, height, "the resized image")
     if interpolation:
         return cv2.resize(img, (width, height), interpolation=interpolation)
     return cv2.resize(img, (width, height))

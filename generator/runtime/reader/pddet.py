@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from generator.imaging.limits import check_pixels
 from generator.runtime.reader.unavailable import ReaderNotAvailableError
 
 __all__ = ["Detection", "Normalize", "PadStride", "Permute", "Resize"]
@@ -45,6 +46,7 @@ class Resize:
         else:
             scale_x, scale_y = float(self.target_size) / float(w), float(self.target_size) / float(h)
             out_w = out_h = self.target_size
+        check_pixels(int(out_w), int(out_h), "the resized image")
         if self.use_cv2:
             im = cv2.resize(im, None, None, fx=scale_x, fy=scale_y, interpolation=self.interp)
         else:
