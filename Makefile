@@ -12,10 +12,15 @@ RPC_PORT   ?= 9998
 .PHONY: install test serve lint bench clean
 
 $(STAMP): setup.cfg pyproject.toml
+	@echo "[install] creating $(VENV) with $(PYTHON) ..."
 	$(PYTHON) -m venv $(VENV)
+	@echo "[install] upgrading pip ..."
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[cpu,test]"
+	@echo "[install] installing paddle-serving-scaffold and Paddle (CPU) into $(VENV): a few minutes the first time"
+	$(PY) -m pip install --progress-bar on -e ".[cpu,test]" | grep -E --line-buffered "^(Collecting|Downloading|Installing|Successfully)" || true
+	@$(VENV)/bin/scaffold --version >/dev/null && $(PY) -c "import paddle" || { echo "[install] failed: see the pip output above"; exit 1; }
 	touch $(STAMP)
+	@echo "[install] done"
 
 install: $(STAMP)
 

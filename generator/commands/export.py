@@ -91,6 +91,7 @@ def command(config: str, opts: tuple[str, ...], more_opts: tuple[str, ...], outp
     except ExportError as exc:
         click.echo(f"Error: {exc}", err=True)
         sys.exit(exc.exit_code)
+    _note_random_weights(Path(config), list(opts) + list(more_opts), result.model_dir)
     click.echo(f"model:   {result.model_file}")
     click.echo(f"params:  {result.params_file}")
     click.echo(f"infer:   {result.infer_cfg_path}")
@@ -98,6 +99,23 @@ def command(config: str, opts: tuple[str, ...], more_opts: tuple[str, ...], outp
         click.echo(f"serving: {result.serving_server} {result.serving_client}")
     if export_format == "onnx":
         _export_onnx(result.serving_server or result.model_dir, opset, onnx_rtol, onnx_atol)
+
+
+def _note_random_weights(config: Path, overrides: list[str], model_dir: Path) -> None:
+    """A model exported without weights says so in RANDOM_WEIGHTS.txt, which `scaffold new
+    --model-dir` reads (the warning is not lost between the two commands)."""
+    from generator.export.errors import ExportError
+    from generator.export.native_config import load_native_config
+    from generator.scaffold.checks import has_weights, mark_random_weights
+
+    try:
+        cfg = load_native_config(config, overrides)
+    except ExportError:
+        return
+    if not has_weights(cfg):
+        marker = mark_random_weights(model_dir)
+        click.echo(f"note: no weights given: the model has RANDOM weights ({marker}); export "
+                   "again with -o weights=PATH.pdparams", err=True)
 
 
 def _export_onnx(model_dir: Path, opset: int, rtol: float, atol: float) -> None:

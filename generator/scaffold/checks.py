@@ -202,3 +202,40 @@ def precheck_export(config: Path, overrides: list[str], *, strict: bool = False,
     if output_dir is not None:
         check_writable(output_dir, "--output_dir")
     return warnings
+
+
+#: left next to a model exported without trained weights; `scaffold new --model-dir` reads it
+RANDOM_MARKER = "RANDOM_WEIGHTS.txt"
+
+
+def has_weights(cfg: dict[str, Any]) -> bool:
+    """Whether a loaded config (native or PaddleDetection) names trained weights."""
+    if cfg.get("__ppdet__"):
+        return bool(cfg.get("weights"))
+    return bool((cfg.get("model") or {}).get("weights"))
+
+
+def mark_random_weights(model_dir: Path) -> Path:
+    """Write RANDOM_WEIGHTS.txt into an exported model folder."""
+    marker = Path(model_dir) / RANDOM_MARKER
+    marker.write_text(
+        "This model was exported without trained weights (random initialisation): its outputs "
+        "are meaningless.\nExport it again with -o weights=PATH.pdparams to serve a trained "
+        "model.\n", encoding="utf-8")
+    return marker
+
+
+def marked_random(model_dir: Path) -> bool:
+    """Whether an exported model folder says it has random weights (RANDOM_WEIGHTS.txt, or the
+    `.scaffold.yml` of a generated service folder)."""
+    d = Path(model_dir)
+    if (d / RANDOM_MARKER).is_file() or (d.parent / RANDOM_MARKER).is_file():
+        return True
+    record = d / ".scaffold.yml"
+    if record.is_file():
+        try:
+            data = yaml.safe_load(record.read_text(encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError):
+            return False
+        return bool(isinstance(data, dict) and data.get("random_weights"))
+    return False

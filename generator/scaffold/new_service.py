@@ -23,6 +23,8 @@ from generator.scaffold.checks import (
     check_model_loads,
     check_overrides,
     check_preprocess,
+    has_weights,
+    marked_random,
 )
 from generator.scaffold.errors import ScaffoldConfigError, ScaffoldError
 from generator.scaffold.names import check_name, k8s_name, slugify
@@ -132,12 +134,12 @@ def _load_config(request: NewServiceRequest) -> dict[str, Any] | None:
 
 def _weights(cfg: dict[str, Any] | None, request: NewServiceRequest) -> tuple[bool, str]:
     """(random weights?, how to give weights)."""
-    if request.model_dir is not None or cfg is None:
+    if request.model_dir is not None:
+        return marked_random(Path(request.model_dir)), \
+            "export the model again with -o weights=PATH.pdparams"
+    if cfg is None:
         return False, ""
-    if cfg.get("__ppdet__"):
-        return not cfg.get("weights"), "scaffold new --config CONFIG -o weights=PATH.pdparams"
-    return not (cfg.get("model") or {}).get("weights"), \
-        "scaffold new --config CONFIG -o model.weights=PATH.pdparams"
+    return not has_weights(cfg), "scaffold new --config CONFIG -o weights=PATH.pdparams"
 
 
 def plan_service(request: NewServiceRequest) -> ServicePlan:
@@ -198,7 +200,11 @@ def plan_service(request: NewServiceRequest) -> ServicePlan:
     else:
         name = slugify(default_name)
     title = settings.title or default_name
-    output = Path(request.output) if request.output else Path.cwd() / f"{name}_serving"
+    # default folder: <config file name>_serving (serving_configs/yolov3.yml -> yolov3_serving,
+    # as the README's next commands say), else <service name>_serving
+    stem = slugify(Path(request.config).stem) if request.config and request.model_dir is None \
+        and request.name is None else name
+    output = Path(request.output) if request.output else Path.cwd() / f"{stem}_serving"
     output = output.resolve()
     random_weights, weights_hint = _weights(cfg, request)
     deploy_file = deploy_record.name if deploy_record else "infer_cfg.yml"
@@ -352,6 +358,21 @@ def _context(plan: ServicePlan, deploy_file: str, deploy: Any, folder: Path) -> 
     }
 
 
+def _class_ids(task: str, folder: Path) -> list[str]:
+    """A classifier without class names: its class ids as labels (what responses carry
+    anyway), one per class of the model output, so label_list.txt is there to edit."""
+    from generator.serving_model.model_config import read_model_config
+
+    if task != "classification":
+        return []
+    try:
+        fetch = read_model_config(folder / "serving_server").fetch_vars
+    except Exception:  # noqa: BLE001 - labels are a convenience; the service reads ids anyway
+        return []
+    dims = [int(d) for d in fetch[0].shape] if fetch else []
+    return [str(i) for i in range(dims[-1])] if dims and dims[-1] > 0 else []
+
+
 def _check_generated(folder: Path) -> None:
     """The generated config.yml loads with the runtime's validator; Python files compile."""
     from generator.runtime.config import load_pipeline_config
@@ -379,7 +400,7 @@ def _build(plan: ServicePlan, folder: Path, now: _dt.datetime) -> None:
                                        ppdet_root=r.ppdet_root)
     plan.backend = _choose_backend(plan, folder, out.deploy_file)
     deploy = read_deploy_config(folder / out.deploy_file)
-    labels = list(deploy.labels)
+    labels = list(deploy.labels) or _class_ids(plan.task, folder)
     (folder / "label_list.txt").write_text("".join(f"{x}\n" for x in labels), encoding="utf-8")
     for rel, text in render_service(_context(plan, out.deploy_file, deploy, folder)).items():
         target = folder / rel
