@@ -77,7 +77,8 @@ def command(config: str, opts: tuple[str, ...], more_opts: tuple[str, ...], outp
 
     try:  # every config error before anything is written
         for warning in precheck_export(Path(config), list(opts) + list(more_opts),
-                                       strict=strict_overrides, output_dir=Path(output_dir)):
+                                       strict=strict_overrides, output_dir=Path(output_dir),
+                                       ppdet_root=Path(ppdet_root) if ppdet_root else None):
             click.echo(warning, err=True)
     except ScaffoldConfigError as exc:
         click.echo(f"Error: {exc}", err=True)

@@ -37,6 +37,21 @@ def check_preprocess(ops: Any, task: str, where: str) -> None:
         raise ScaffoldConfigError(f"{where}: preprocess: {exc}") from None
 
 
+def check_ppdet_preprocess(cfg: dict[str, Any], where: str) -> None:
+    """A PaddleDetection config's TestReader transforms, as the exporter turns them into the
+    infer_cfg.yml Preprocess list, build the service's preprocessing. Configs this package
+    cannot translate are left to the exporter (it says why)."""
+    from generator.ppdet.errors import PpdetConfigError
+    from generator.ppdet.infer_cfg import build_infer_cfg
+
+    try:
+        infer = build_infer_cfg(cfg, search_dirs=(Path(cfg.get("__config_path__", ".")).parent,
+                                                  Path.cwd()))
+    except (PpdetConfigError, KeyError, TypeError, ValueError):
+        return
+    check_preprocess(infer.get("Preprocess"), "detection", f"{where}: TestReader")
+
+
 def check_deploy_record(path: Path, where: str) -> None:
     """The deploy record of an exported model builds the service's preprocessing."""
     from generator.preprocess.base import PreprocessConfigError
@@ -179,7 +194,7 @@ def check_writable(path: Path, option: str) -> None:
 
 
 def precheck_export(config: Path, overrides: list[str], *, strict: bool = False,
-                    output_dir: Path | None = None) -> list[str]:
+                    output_dir: Path | None = None, ppdet_root: Path | None = None) -> list[str]:
     """What `scaffold export` checks before exporting: the overrides against the config, the
     preprocess ops (native configs of a service task) and the output folder. Returns warnings;
     raises ScaffoldConfigError."""
@@ -199,6 +214,8 @@ def precheck_export(config: Path, overrides: list[str], *, strict: bool = False,
         return []  # the exporter reports config errors itself, with its exit code
     if not cfg.get("__ppdet__") and cfg.get("preprocess") and cfg.get("task") in SERVICE_TASKS:
         check_preprocess(cfg["preprocess"], str(cfg["task"]), where)
+    if cfg.get("__ppdet__") and ppdet_root is None:
+        check_ppdet_preprocess(cfg, where)
     if output_dir is not None:
         check_writable(output_dir, "--output_dir")
     return warnings

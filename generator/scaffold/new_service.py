@@ -22,6 +22,7 @@ from generator.scaffold.checks import (
     check_deploy_record,
     check_model_loads,
     check_overrides,
+    check_ppdet_preprocess,
     check_preprocess,
     has_weights,
     marked_random,
@@ -180,6 +181,8 @@ def plan_service(request: NewServiceRequest) -> ServicePlan:
             f"of {', '.join(model_source.SERVICE_TASKS)}")
     if cfg is not None and cfg.get("preprocess") and not cfg.get("__ppdet__"):
         check_preprocess(cfg["preprocess"], task, f"--config {request.config}")
+    if cfg is not None and cfg.get("__ppdet__") and request.ppdet_root is None:
+        check_ppdet_preprocess(cfg, f"--config {request.config}")
     if deploy_record is not None:
         check_deploy_record(deploy_record, where)
     if request.model_dir is not None:

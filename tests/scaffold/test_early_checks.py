@@ -35,6 +35,20 @@ def test_a_typo_in_a_preprocess_op_is_refused_before_writing(tmp_path, command):
     assert _siblings(tmp_path) == []
 
 
+@pytest.mark.parametrize("command", ["new", "export"])
+def test_a_typo_in_a_paddledetection_transform_is_refused(tmp_path, command):
+    transforms = "TestReader.sample_transforms=[{Decode: {}}, {Resize: {target_size: [64, 64], " \
+                 "keep_ratio: false}}, {NormalizeImg: {}}, {Permute: {}}]"
+    args = ["new", "--config", str(TINY_PPDET), "--output", str(tmp_path / "o")] \
+        if command == "new" else ["export", "-c", str(TINY_PPDET), "--output_dir",
+                                  str(tmp_path / "o")]
+    res = scaffold(*args, "-o", transforms, cwd=tmp_path)
+    assert res.exit_code == 2, res.output
+    assert "TestReader: preprocess: unsupported ppdet preprocess op #1 'NormalizeImg'" \
+        in res.output
+    assert _siblings(tmp_path) == []
+
+
 def test_bad_preprocess_arguments_are_refused(tmp_path):
     res = scaffold("new", "--config", str(CLS), "--output", str(tmp_path / "o"), "-o",
                    "preprocess=[{type: ResizeImage, resize_shrot: 36}, {type: ToCHWImage}]")

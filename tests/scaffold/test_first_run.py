@@ -81,3 +81,39 @@ def test_bench_progress_has_no_carriage_returns_in_a_log(capsys):
     assert result.requests > 0
     assert "\r" not in err and "grpc x2: done" in err
 
+
+
+@pytest.mark.slow
+def test_a_generated_service_starts_quietly(generated, tmp_path):
+    import os
+    import signal
+
+    import requests
+
+    from tests.helpers.services import REPO_ROOT
+
+    folder, http_port, _ = generated("segmentation")
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("GLOG_minloglevel", "GLOG_v", "PYTHONWARNINGS")}
+    env["PYTHONPATH"] = str(REPO_ROOT)
+    log = tmp_path / "service.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([sys.executable, "web_service.py"], cwd=folder, env=env,
+                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            deadline = time.monotonic() + 120
+            while True:
+                assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
+                try:
+                    if requests.get(f"http://127.0.0.1:{http_port}/health/ready",
+                                    timeout=1).status_code == 200:
+                        break
+                except requests.RequestException:
+                    pass
+                time.sleep(0.3)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(30)
+    text = log.read_text()
+    assert "starting /" in text
+    assert "No ccache found" not in text and not GLOG_LINE.search(text), text
