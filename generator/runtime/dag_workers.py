@@ -38,12 +38,12 @@ class ForkedWorkers:
 
     `serve` starts the servers, calls `workers.mark_up(idx)`, blocks until SIGTERM and returns
     the exit code; `workers.siblings()` is (every worker up, why not) for readiness.
-    `on_death(idx, reason)` runs in the server process for every unexpected death.
+    `on_death(idx, pid, reason)` runs in the server process for every unexpected death.
     """
 
     def __init__(self, n: int, serve: Callable[[int, ForkedWorkers], int],
                  shutdown_timeout_s: float,
-                 on_death: Callable[[int, str], None] | None = None):
+                 on_death: Callable[[int, int, str], None] | None = None):
         self.n = n
         self._serve = serve
         self._timeout = shutdown_timeout_s
@@ -113,7 +113,7 @@ class ForkedWorkers:
                           "death(s) in %d s)", idx, pid, reason, delay,
                           self._history[idx].recent(), FLAP_WINDOW_S)
             if self._on_death is not None:
-                self._on_death(idx, reason)
+                self._on_death(idx, pid, reason)
             self._restart_at[idx] = time.monotonic() + delay
         _LOGGER.info("signal received: draining %d worker processes (at most %ss)",
                      len(self._pids), self._timeout)

@@ -104,6 +104,8 @@ class GatewayApp:
         self.executor = executor
         self.inline_budget_s = inline_budget_s
         self.stopping = False
+        #: called with every answer's HTTP status (set by HttpGateway; None: not counted)
+        self.observe: Callable[[int | str], None] | None = None
         self._busy = 0  # requests being handled (inline or in the pool)
         self._recent_s = float("inf")  # smoothed handler run time; unknown until measured
 
@@ -115,6 +117,8 @@ class GatewayApp:
         path, segments = split_path(scope.get("raw_path") or scope["path"].encode())
         response = await self._respond(scope, receive, method, path, segments)
         await self._send(send, response)
+        if self.observe is not None:
+            self.observe(response.status)
 
     async def _respond(self, scope: dict, receive: Callable[[], Awaitable[dict]], method: str,
                        path: str, segments: list[str]) -> HttpResponse:

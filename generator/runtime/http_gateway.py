@@ -72,6 +72,7 @@ class HttpGateway:
         limits: Limits | None = None,
         keep_alive_s: int = 75,
         inline_budget_s: float = 0.001,
+        observe: Callable[[int | str], None] | None = None,
     ):
         if reuse_port and not hasattr(socket, "SO_REUSEPORT"):
             raise OSError("reuse_port=True needs SO_REUSEPORT, which this platform lacks")
@@ -86,6 +87,8 @@ class HttpGateway:
         self.limits = limits or Limits()
         self._keep_alive_s = keep_alive_s
         self._inline_budget_s = inline_budget_s
+        #: called with every answer's status (and "dropped" for a connection lost before it)
+        self._observe = observe
         self._server: uvicorn.Server | None = None
         self._app: GatewayApp | None = None
         self._executor: concurrent.futures.ThreadPoolExecutor | None = None
@@ -133,7 +136,10 @@ class HttpGateway:
         self._app = GatewayApp(self._handler, max_body_bytes=self.max_body_bytes,
                                get_routes=self._get_routes, routers=self._routers,
                                executor=self._executor, inline_budget_s=self._inline_budget_s)
-        protocol = type("_Protocol", (LimitedHttpToolsProtocol,), {"limits": self.limits})
+        self._app.observe = self._observe
+        protocol = type("_Protocol", (LimitedHttpToolsProtocol,),
+                        {"limits": self.limits, "observe": staticmethod(self._observe)
+                         if self._observe else None})
         config = uvicorn.Config(
             self._app, http=protocol, loop="auto", lifespan="off", interface="asgi3",
             log_config=None, log_level="warning", access_log=False, server_header=False,

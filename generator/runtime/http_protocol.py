@@ -46,6 +46,9 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
     """`HttpToolsProtocol` plus the limits of the module docstring (set `limits` on a subclass)."""
 
     limits: Limits = Limits()
+    #: called with the status of each error this layer answers, and "dropped" for a
+    #: connection lost while its request was unanswered (None: not counted)
+    observe: Any = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -68,6 +71,9 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
+        if (self.observe is not None and not self._rejected and self.cycle is not None
+                and not self.cycle.response_complete and not self.cycle.disconnected):
+            self.observe("dropped")
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
@@ -125,6 +131,8 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             self.transport.close()
             return
         body = error_json(code, message)
+        if self.observe is not None:
+            self.observe(status)
         head = [STATUS_LINE[status]]
         for name, value in self.server_state.default_headers:
             head += [name, b": ", value, b"\r\n"]

@@ -1,134 +1,166 @@
-"""Prometheus metrics: Paddle Serving's `pd_*` counters plus latency histograms.
+"""Prometheus metrics (prometheus-client): Paddle Serving's `pd_*` counters, latency
+histograms, and every outcome of every request.
 
-Exposition is the Prometheus text format, written here (no client library, no tracer needed).
+- `pd_query_request_success_total`, `pd_query_request_failure_total`, `pd_inference_count_total`,
+  `pd_query_request_duration_us_total`, `pd_inference_duration_us_total`: Paddle Serving's names;
+- `pd_requests_in_flight`: pipeline requests being processed now (both protocols);
+- `pd_query_request_errors_total{err_no}`: failed pipeline requests by err_no;
+- `pd_requests_total{protocol, err_no}`: every pipeline request answered, by protocol ("grpc",
+  "http") and exact err_no ("0", "3002", "8001"...), including those refused before the graph;
+- `pd_http_responses_total{status}`: every HTTP answer by status ("200", "400", "408", "413",
+  "503"...), including those the connection layer writes, and "dropped" for a connection lost
+  before its answer; `pd_grpc_responses_total{code}`: every gRPC call by status code ("OK",
+  "CANCELLED"...);
+- `pd_worker_restarts_total{op}`: worker processes that died and were restarted;
+- `pd_query_request_duration_seconds`, `pd_op_process_duration_seconds{op}`: histograms.
+
+With several worker processes (`build_dag_each_worker`) `enable_multiprocess(dir)` is called in
+the server process before forking: every process then writes its values to files in `dir`, and
+any process's scrape reports the whole service (prometheus-client's multiprocess mode).
 """
 
 from __future__ import annotations
 
-import bisect
+import os
 import threading
+
+import prometheus_client
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+    values,
+)
 
 #: seconds; suits both a 100 us linear model and a 2 s detector
 BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
-
-class _Histogram:
-    def __init__(self) -> None:
-        self.counts = [0] * (len(BUCKETS) + 1)
-        self.total = 0.0
-        self.n = 0
-
-    def observe(self, seconds: float) -> None:
-        self.counts[bisect.bisect_left(BUCKETS, seconds)] += 1
-        self.total += seconds
-        self.n += 1
-
-    def render(self, name: str, labels: str) -> list[str]:
-        lines, acc = [], 0
-        sep = "," if labels else ""
-        for bound, count in zip((*BUCKETS, float("inf")), self.counts, strict=True):
-            acc += count
-            le = "+Inf" if bound == float("inf") else repr(bound)
-            lines.append(f'{name}_bucket{{{labels}{sep}le="{le}"}} {acc}')
-        lines.append(f"{name}_sum{{{labels}}} {self.total!r}")
-        lines.append(f"{name}_count{{{labels}}} {self.n}")
-        return lines
+prometheus_client.disable_created_metrics()
 
 
 class Metrics:
-    """Thread-safe counters and histograms for one service."""
+    """Thread-safe metrics of one service (its own registry)."""
 
     def __init__(self, service: str) -> None:
         self.service = service
         self._lock = threading.Lock()
-        self.success = 0
-        self.failure = 0
-        self.request_us = 0
-        self.inference_count = 0
-        self.inference_us = 0
-        self.overloaded = 0
-        self.in_flight = 0
-        self._request_hist = _Histogram()
-        self._op_hist: dict[str, _Histogram] = {}
-        self._errors: dict[int, int] = {}
-        self._deaths: dict[str, int] = {}
+        self._mp_dir: str | None = None
+        self._build()
 
-    def worker_died(self, op_name: str, idx: int = 0, reason: str = "") -> None:
-        """A worker process of `op_name` died and is being restarted."""
-        with self._lock:
-            self._deaths[op_name] = self._deaths.get(op_name, 0) + 1
+    def _build(self) -> None:
+        reg = self._registry = CollectorRegistry(auto_describe=False)
+        svc = ["service"]
 
+        def counter(name: str, doc: str, labels: tuple[str, ...] = ()) -> Counter:
+            return Counter(name, doc, [*svc, *labels], registry=reg)
+
+        self._success = counter("pd_query_request_success", "Requests answered with err_no 0.")
+        self._failure = counter("pd_query_request_failure", "Requests answered with an error.")
+        self._infer_count = counter("pd_inference_count",
+                                    "Inferences run (one per request per Op).")
+        self._request_us = counter("pd_query_request_duration_us",
+                                   "Total request time in microseconds.")
+        self._infer_us = counter("pd_inference_duration_us",
+                                 "Total inference time in microseconds.")
+        self._in_flight = Gauge("pd_requests_in_flight", "Requests being processed now.", svc,
+                                registry=reg, multiprocess_mode="livesum")
+        self._errors = counter("pd_query_request_errors", "Failed requests by err_no.",
+                               ("err_no",))
+        self._answered = counter("pd_requests", "Pipeline requests answered, by protocol and "
+                                 "err_no.", ("protocol", "err_no"))
+        self._http = counter("pd_http_responses", "HTTP answers by status (dropped: the "
+                             "connection was lost first).", ("status",))
+        self._grpc = counter("pd_grpc_responses", "gRPC calls by status code.", ("code",))
+        self._restarts = counter("pd_worker_restarts",
+                                 "Worker processes that died and were restarted.", ("op",))
+        self._request_hist = Histogram("pd_query_request_duration_seconds", "Request latency.",
+                                       svc, buckets=BUCKETS, registry=reg)
+        self._op_hist = Histogram("pd_op_process_duration_seconds",
+                                  "Inference latency per Op call.", [*svc, "op"],
+                                  buckets=BUCKETS, registry=reg)
+        s = self.service
+        self._c_success, self._c_failure = self._success.labels(s), self._failure.labels(s)
+        self._c_infer_count, self._c_infer_us = self._infer_count.labels(s), self._infer_us.labels(s)
+        self._c_request_us, self._c_in_flight = self._request_us.labels(s), self._in_flight.labels(s)
+        self._c_request_hist = self._request_hist.labels(s)
+        for child in (self._c_success, self._c_failure, self._c_infer_count, self._c_infer_us,
+                      self._c_request_us):
+            child.inc(0)
+        self._c_in_flight.set(0)
+        self._in_flight_n = 0
+
+    def enable_multiprocess(self, directory: str) -> None:
+        """From now on (and in processes forked later) values live in files under
+        `directory`, and `render()` aggregates every process's files."""
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory
+        values.ValueClass = values.MultiProcessValue()
+        self._mp_dir = directory
+        self._build()
+
+    @staticmethod
+    def process_dead(pid: int) -> None:
+        """A worker process is gone: drop its live gauges (its counters stay counted)."""
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            multiprocess.mark_process_dead(pid)
+
+    # -------------------------------------------------------------- events
     def request_started(self) -> None:
         with self._lock:
-            self.in_flight += 1
+            self._in_flight_n += 1
+        self._c_in_flight.inc()
 
     def request_finished(self, seconds: float, err_no: int) -> None:
         with self._lock:
-            self.in_flight -= 1
-            if err_no == 0:
-                self.success += 1
-            else:
-                self.failure += 1
-                self._errors[err_no] = self._errors.get(err_no, 0) + 1
-            self.request_us += int(seconds * 1e6)
-            self._request_hist.observe(seconds)
+            self._in_flight_n -= 1
+        self._c_in_flight.dec()
+        if err_no == 0:
+            self._c_success.inc()
+        else:
+            self._c_failure.inc()
+            self._errors.labels(self.service, str(err_no)).inc()
+        self._c_request_us.inc(int(seconds * 1e6))
+        self._c_request_hist.observe(seconds)
+
+    def answered(self, protocol: str, err_no: int) -> None:
+        """A pipeline request got its answer over `protocol` ("grpc" or "http")."""
+        self._answered.labels(self.service, protocol, str(int(err_no))).inc()
+
+    def http_response(self, status: int | str) -> None:
+        self._http.labels(self.service, str(status)).inc()
+
+    def grpc_response(self, code: str) -> None:
+        self._grpc.labels(self.service, code).inc()
 
     def inference_done(self, op_name: str, seconds: float, count: int = 1) -> None:
-        with self._lock:
-            self.inference_count += count
-            self.inference_us += int(seconds * 1e6)
-            self._op_hist.setdefault(op_name, _Histogram()).observe(seconds)
+        self._c_infer_count.inc(count)
+        self._c_infer_us.inc(int(seconds * 1e6))
+        self._op_hist.labels(self.service, op_name).observe(seconds)
 
+    def worker_died(self, op_name: str, idx: int = 0, reason: str = "") -> None:
+        """A worker process of `op_name` died and is being restarted."""
+        self._restarts.labels(self.service, op_name).inc()
+
+    # ---------------------------------------------------------- exposition
     def render(self) -> bytes:
-        """The Prometheus text exposition."""
-        svc = f'service="{self.service}"'
-        with self._lock:
-            lines = [
-                "# HELP pd_query_request_success_total Requests answered with err_no 0.",
-                "# TYPE pd_query_request_success_total counter",
-                f"pd_query_request_success_total{{{svc}}} {self.success}",
-                "# HELP pd_query_request_failure_total Requests answered with an error.",
-                "# TYPE pd_query_request_failure_total counter",
-                f"pd_query_request_failure_total{{{svc}}} {self.failure}",
-                "# HELP pd_inference_count_total Inferences run (one per request per Op).",
-                "# TYPE pd_inference_count_total counter",
-                f"pd_inference_count_total{{{svc}}} {self.inference_count}",
-                "# HELP pd_query_request_duration_us_total Total request time in microseconds.",
-                "# TYPE pd_query_request_duration_us_total counter",
-                f"pd_query_request_duration_us_total{{{svc}}} {self.request_us}",
-                "# HELP pd_inference_duration_us_total Total inference time in microseconds.",
-                "# TYPE pd_inference_duration_us_total counter",
-                f"pd_inference_duration_us_total{{{svc}}} {self.inference_us}",
-                "# HELP pd_requests_in_flight Requests being processed now.",
-                "# TYPE pd_requests_in_flight gauge",
-                f"pd_requests_in_flight{{{svc}}} {self.in_flight}",
-                "# HELP pd_query_request_errors_total Failed requests by err_no.",
-                "# TYPE pd_query_request_errors_total counter",
-            ]
-            lines += [f'pd_query_request_errors_total{{{svc},err_no="{code}"}} {n}'
-                      for code, n in sorted(self._errors.items())]
-            lines += ["# HELP pd_worker_restarts_total Worker processes that died and were restarted.",
-                      "# TYPE pd_worker_restarts_total counter"]
-            lines += [f'pd_worker_restarts_total{{{svc},op="{op}"}} {n}'
-                      for op, n in sorted(self._deaths.items())]
-            lines += ["# HELP pd_query_request_duration_seconds Request latency.",
-                      "# TYPE pd_query_request_duration_seconds histogram"]
-            lines += self._request_hist.render("pd_query_request_duration_seconds", svc)
-            lines += ["# HELP pd_op_process_duration_seconds Inference latency per Op call.",
-                      "# TYPE pd_op_process_duration_seconds histogram"]
-            for op, hist in sorted(self._op_hist.items()):
-                lines += hist.render("pd_op_process_duration_seconds", f'{svc},op="{op}"')
-        return ("\n".join(lines) + "\n").encode()
+        """The Prometheus text exposition (every process's values in multiprocess mode)."""
+        if self._mp_dir is None:
+            return generate_latest(self._registry)
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry, path=self._mp_dir)
+        return generate_latest(registry)
 
     def snapshot(self) -> dict[str, float]:
-        """Counters as a dict (for the tracer log)."""
-        with self._lock:
-            done = self.success + self.failure
-            return {
-                "success": self.success,
-                "failure": self.failure,
-                "in_flight": self.in_flight,
-                "avg_request_ms": self.request_us / 1000 / done if done else 0.0,
-                "avg_inference_ms": (self.inference_us / 1000 / self.inference_count
-                                     if self.inference_count else 0.0),
-            }
+        """This process's counters as a dict (for the tracer log)."""
+        success, failure = self._c_success._value.get(), self._c_failure._value.get()
+        done = success + failure
+        count = self._c_infer_count._value.get()
+        return {
+            "success": success,
+            "failure": failure,
+            "in_flight": self._in_flight_n,
+            "avg_request_ms": self._c_request_us._value.get() / 1000 / done if done else 0.0,
+            "avg_inference_ms": self._c_infer_us._value.get() / 1000 / count if count else 0.0,
+        }

@@ -7,7 +7,9 @@ import concurrent.futures
 import json
 import logging
 import os
+import shutil
 import signal
+import tempfile
 import threading
 import time
 from typing import Any
@@ -112,14 +114,24 @@ class PipelineServer:
                            pipeline_config.op_config, self._device_policy.resolve)
 
     # ------------------------------------------------------------ serving
-    def _inference(self, request, context=None):
+    def _inference(self, request, context=None, protocol: str = "http"):
+        """Answer one pipeline request (counted by protocol and err_no). A call that reaches
+        this point was accepted by its transport, so it is served while the server drains."""
+        response = self._answer(request)
+        self._metrics.answered(protocol, response.err_no)
+        return response
+
+    def _grpc_inference(self, request, context=None):
+        return self._inference(request, context, "grpc")
+
+    def _answer(self, request):
         if request.name and self._name and request.name != self._name:
             from generator.runtime.proto import Response
 
             return Response(err_no=int(ErrorCode.NO_SERVICE), err_msg=(
                 f"{NAME_ERROR} This service is '{self._name}'; the request asked for "
                 f"'{request.name}' (POST /{self._name}/prediction)."))
-        if self._dag is None or not self._dag.ready or self._stopping.is_set():
+        if self._dag is None or not self._dag.ready:
             from generator.runtime.proto import Response
 
             return Response(err_no=int(ErrorCode.CLOSED_ERROR),
@@ -171,6 +183,7 @@ class PipelineServer:
 
     def start(self, reuse_port: bool = False) -> None:
         """Build the DAG (predictors, workers), then open the gRPC and HTTP ports. Non-blocking."""
+        from generator.runtime.grpc_guard import REFUSAL_THREADS, GrpcGuard, default_limit
         from generator.runtime.http_gateway import HttpGateway, Limits
         from generator.runtime.oip_grpc import OipGrpcService
         from generator.runtime.oip_rest import OipRestRouter
@@ -187,12 +200,13 @@ class PipelineServer:
         options = [("grpc.max_send_message_length", limit),
                    ("grpc.max_receive_message_length", limit),
                    ("grpc.so_reuseport", 1 if reuse_port else 0)]
+        rpcs = conf["max_concurrent_rpcs"] or default_limit(conf["worker_num"],
+                                                            conf["dag"]["channel_size"])
         self._grpc = grpc.server(
-            concurrent.futures.ThreadPoolExecutor(
-                max_workers=1 if reuse_port else conf["worker_num"],
-                thread_name_prefix="grpc"),
-            options=options)
-        self._grpc.add_generic_rpc_handlers((pipeline_service_handler(self._inference),))
+            concurrent.futures.ThreadPoolExecutor(max_workers=rpcs + REFUSAL_THREADS,
+                                                  thread_name_prefix="grpc"),
+            interceptors=[GrpcGuard(rpcs, self._metrics)], options=options)
+        self._grpc.add_generic_rpc_handlers((pipeline_service_handler(self._grpc_inference),))
         self.models = self._model_registry()  # Open Inference Protocol, gRPC and REST
         self._grpc.add_generic_rpc_handlers((OipGrpcService(self.models).handler(),))
         self._add_health()
@@ -220,6 +234,7 @@ class PipelineServer:
                                      limits=Limits(conf.get("http_max_connections", 1000),
                                                    conf.get("http_header_timeout_s", 15),
                                                    conf.get("http_body_timeout_s", 120)),
+                                     observe=self._metrics.http_response,
                                      **({"reuse_port": True} if reuse_port else {}))
             self._start_listener(self._http, "HTTP", "http_port")
             self.http_port = self._http.port
@@ -239,7 +254,8 @@ class PipelineServer:
         from generator import __version__
         from generator.runtime.oip_models import build_registry
 
-        return build_registry(self._name or "default", self._inference, self._ready,
+        return build_registry(self._name or "default",
+                              lambda request: self._inference(request, None, "oip"), self._ready,
                               self._dag.ops if self._dag is not None else [], __version__)
 
     def _start_listener(self, gateway: Any, what: str, key: str) -> None:
@@ -354,6 +370,14 @@ class PipelineServer:
             self.stop()
             return 0
 
-        ForkedWorkers(self.config["worker_num"], serve, self.config["shutdown_timeout_s"],
-                      on_death=lambda idx, _reason: self._metrics.worker_died(
-                          "build_dag_each_worker", idx)).run()
+        def died(idx: int, pid: int, reason: str) -> None:
+            self._metrics.process_dead(pid)
+            self._metrics.worker_died("build_dag_each_worker", idx, reason)
+
+        metrics_dir = tempfile.mkdtemp(prefix="pd-metrics-")
+        self._metrics.enable_multiprocess(metrics_dir)  # one /metrics for every worker
+        try:
+            ForkedWorkers(self.config["worker_num"], serve, self.config["shutdown_timeout_s"],
+                          on_death=died).run()
+        finally:
+            shutil.rmtree(metrics_dir, ignore_errors=True)

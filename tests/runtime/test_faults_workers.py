@@ -14,6 +14,7 @@ import pytest
 import requests
 import yaml
 
+from tests.helpers.metrics import metric_value
 from tests.helpers.services import free_port, start_service, stop_service
 
 SERVICE = '''
@@ -99,13 +100,19 @@ def predict(http: int, timeout: float = 10, **values) -> dict:
 
 
 def ready(http: int) -> requests.Response:
-    return requests.get(f"http://127.0.0.1:{http}/health/ready", timeout=5)
+    """GET /health/ready; one retry on a connection reset (a connection queued on the socket
+    of a worker just killed is reset by the kernel)."""
+    url = f"http://127.0.0.1:{http}/health/ready"
+    try:
+        return requests.get(url, timeout=5)
+    except requests.ConnectionError:
+        time.sleep(0.1)
+        return requests.get(url, timeout=5)
 
 
-def metric(http: int, prefix: str) -> float:
+def metric(http: int, name: str, **labels: str) -> float:
     text = requests.get(f"http://127.0.0.1:{http}/metrics", timeout=5).text
-    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
-               if line.startswith(prefix))
+    return metric_value(text, name, **labels)
 
 
 def test_killed_idle_worker_is_restarted_and_readiness_tracks_it(tmp_path):
@@ -126,7 +133,7 @@ def test_killed_idle_worker_is_restarted_and_readiness_tracks_it(tmp_path):
         assert wait_for(lambda: ready(http).status_code == 200, 10), ready(http).text
         new = child_pids(proc.pid)
         assert len(new) == 3 and kids[0] not in new, (kids, new)
-        assert metric(http, 'pd_worker_restarts_total{service="pid",op="pid"}') == 1
+        assert metric(http, "pd_worker_restarts_total", service="pid", op="pid") == 1
         with concurrent.futures.ThreadPoolExecutor(6) as pool:
             answers = list(pool.map(lambda _: predict(http, sleep="0.2"), range(12)))
         assert [a["err_no"] for a in answers] == [0] * 12
@@ -184,6 +191,10 @@ def test_build_dag_each_worker_restarts_a_killed_worker_and_dies_with_the_server
     try:
         assert wait_for(lambda: len(child_pids(proc.pid)) == 2, 10)
         kids = child_pids(proc.pid)
+        for _ in range(8):  # new connections: spread over both workers
+            assert predict(http)["err_no"] == 0
+        for _ in range(4):  # whichever worker answers the scrape reports the whole service
+            assert metric(http, "pd_requests_total", protocol="http", err_no="0") == 8
         (tmp_path / "slow_init").write_text("")
         os.kill(kids[0], signal.SIGKILL)
         assert wait_for(lambda: ready(http).status_code == 503, 5), "ready while a worker is down"
@@ -192,6 +203,8 @@ def test_build_dag_each_worker_restarts_a_killed_worker_and_dies_with_the_server
         assert wait_for(lambda: ready(http).status_code == 200, 15), ready(http).text
         new = child_pids(proc.pid)
         assert len(new) == 2 and kids[0] not in new and proc.poll() is None
+        assert metric(http, "pd_worker_restarts_total", op="build_dag_each_worker") == 1
+        assert metric(http, "pd_requests_total", protocol="http", err_no="0") == 9
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(5)
         assert wait_for(lambda: not any(alive(k) for k in new), 15), \

@@ -16,6 +16,7 @@ import requests
 
 from generator.runtime import Op, PipelineClient, WebService
 from generator.runtime.predictor import LocalPredictor
+from tests.helpers.metrics import metric_value
 from tests.helpers.services import free_port
 from tests.helpers.tiny_models import save_linear_model, save_tiny_detector, write_serving_server
 
@@ -293,11 +294,14 @@ def test_health_and_metrics(models, serve):
         assert client.predict(feed_dict={"x": _s(_x(0))}).err_no == 0
     client.predict(feed_dict={"nope": "1"})
     text = requests.get(f"{url}/metrics", timeout=5).text
-    assert 'pd_query_request_success_total{service="uci"} 3' in text
-    assert 'pd_query_request_failure_total{service="uci"} 1' in text
-    assert 'pd_inference_count_total{service="uci"} 3' in text
-    assert 'pd_query_request_duration_seconds_count{service="uci"} 4' in text
-    assert 'pd_query_request_errors_total{service="uci",err_no="10000"} 1' in text
+    assert metric_value(text, "pd_query_request_success_total", service="uci") == 3
+    assert metric_value(text, "pd_query_request_failure_total", service="uci") == 1
+    assert metric_value(text, "pd_inference_count_total", service="uci") == 3
+    assert metric_value(text, "pd_query_request_duration_seconds_count", service="uci") == 4
+    assert metric_value(text, "pd_query_request_errors_total", service="uci",
+                        err_no="10000") == 1
+    assert metric_value(text, "pd_requests_total", protocol="grpc", err_no="0") == 3
+    assert metric_value(text, "pd_requests_total", protocol="grpc", err_no="10000") == 1
     server.stop(2)
     with pytest.raises(requests.RequestException):
         requests.get(f"{url}/health/ready", timeout=2)
