@@ -104,9 +104,10 @@ def test_ppdet_model_dir_example(tmp_path):
     readme = EXAMPLES / "ppdet_model_dir" / "README.md"
     assert _run_scaffold_lines(readme, tmp_path) == ["export", "new"]
     exported = tmp_path / "output_inference" / "yolov3"
-    # the PaddleDetection layout: program + params + infer_cfg.yml, no serving folders
+    # the PaddleDetection layout: program + params + infer_cfg.yml, no serving folders (and
+    # RANDOM_WEIGHTS.txt: exported without weights, which scaffold new --model-dir repeats)
     assert sorted(p.name for p in exported.iterdir()) == [
-        "infer_cfg.yml", "model.json", "model.pdiparams"]
+        "RANDOM_WEIGHTS.txt", "infer_cfg.yml", "model.json", "model.pdiparams"]
     folder = tmp_path / "yolov3_serving"
     assert "/yolov3/prediction" in (folder / "README.md").read_text()
     line = next(ln for ln in _bash_lines(readme) if ln.startswith("python infer.py"))

@@ -57,7 +57,7 @@ def test_bench_reports_sane_numbers_and_no_errors(service):
     result = _run(["bench", str(service), "--concurrency", "1,2", "--duration", "1.5",
                    "--protocol", "both", "--baseline-seconds", "0.3", "--json"])
     assert result.exit_code == 0, result.output
-    report = json.loads(result.output[result.output.index("{"):])
+    report = json.loads(result.stdout)  # progress lines go to stderr
     assert report["inprocess"]["best_images_per_s"] > 0
     # --baseline-seconds bounds the whole baseline: batch 1 always, larger ones while it lasts
     assert "1" in report["inprocess"]["images_per_s_by_batch"]
