@@ -139,6 +139,10 @@ def test_defaults_match_paddle_serving():
         "http_max_connections": 1000,
         "http_header_timeout_s": 15,
         "http_body_timeout_s": 120,
+        "request_timeout_s": 30,
+        "max_concurrent_rpcs": 0,
+        "max_image_pixels": 40_000_000,
+        "max_images_per_request": 64,
         "strict_device": False,
     }
 
