@@ -75,7 +75,8 @@ def _default_prepare(op: Op) -> None:
 
 
 class _Worker:
-    __slots__ = ("idx", "proc", "conn", "state", "busy", "history", "restart_at", "started")
+    __slots__ = ("idx", "proc", "conn", "state", "busy", "history", "restart_at", "started",
+                 "init_error")
 
     def __init__(self, idx: int) -> None:
         self.idx = idx
@@ -86,6 +87,7 @@ class _Worker:
         self.history = DeathHistory()
         self.restart_at = 0.0
         self.started = 0.0
+        self.init_error = ""
 
 
 class ProcessWorkers:
@@ -143,6 +145,7 @@ class ProcessWorkers:
         child_end.close()
         w.proc, w.conn, w.state, w.busy, w.started = proc, parent_end, "starting", None, \
             time.monotonic()
+        w.init_error = ""
 
     def _await_start(self) -> None:
         """Wait until every worker reported ready; a failure stops start-up."""
@@ -311,6 +314,7 @@ class ProcessWorkers:
                                     w.proc.pid)
                 self._cond.notify_all()
         elif kind == "init_error":
+            w.init_error = msg[1]
             _LOGGER.error("Op '%s' worker %d failed to restart: %s", self.op.name, w.idx, msg[1])
         return True
 
@@ -320,7 +324,8 @@ class ProcessWorkers:
                 return
             items, w.busy = w.busy, None
             w.proc.join(0.5)
-            reason = exit_description(w.proc.exitcode)
+            reason = (f"failed to start: {w.init_error}" if w.init_error
+                      else exit_description(w.proc.exitcode))
             stopping = self._stopping
             delay = 0.0
             if stopping:

@@ -29,6 +29,8 @@ class PidOp(Op):
     def init_op(self):
         if os.path.exists("slow_init"):
             time.sleep(2.0)
+        if os.path.exists("fail_init"):
+            raise RuntimeError("fail_init is there")
 
     def preprocess(self, input_dicts, data_id, log_id):
         (_, d), = input_dicts.items()
@@ -139,6 +141,23 @@ def test_killed_idle_worker_is_restarted_and_readiness_tracks_it(tmp_path):
         assert [a["err_no"] for a in answers] == [0] * 12
         assert len({a["value"][0] for a in answers}) == 3, "not every worker serves again"
         assert stop_service(proc, timeout=15) == 0
+    finally:
+        stop_service(proc, sig=signal.SIGKILL)
+
+
+def test_a_worker_that_keeps_dying_fails_readiness_saying_why(tmp_path):
+    http = write_service(tmp_path)
+    proc = start_service(["web_service.py", "config.yml"], tmp_path, http)
+    try:
+        (tmp_path / "fail_init").write_text("")
+        os.kill(child_pids(proc.pid)[2], signal.SIGKILL)
+        assert wait_for(lambda: "keeps dying" in ready(http).json().get("reason", ""), 8), \
+            ready(http).text
+        reason = ready(http).json()["reason"]
+        assert "fail_init is there" in reason and "worker" in reason, reason
+        assert predict(http, timeout=5)["err_no"] == 0  # the others still serve
+        (tmp_path / "fail_init").unlink()
+        assert wait_for(lambda: ready(http).status_code == 200, 15), ready(http).text
     finally:
         stop_service(proc, sig=signal.SIGKILL)
 
