@@ -134,8 +134,9 @@ def check_overrides(base: dict[str, Any], overrides: list[str], *, ppdet: bool,
             break
         else:
             if not _same_kind(node, value):
+                shown = repr(node) if len(repr(node)) <= 60 else repr(node)[:57] + "..."
                 errors.append(f"-o {item}: expected {_kind(node)} like the config's "
-                              f"{'.'.join(path)}: {node!r}, found {value!r}")
+                              f"{'.'.join(path)}: {shown}, found {value!r}")
     if errors:
         flag = "" if not strict else " (--strict-overrides)"
         raise ScaffoldConfigError(f"{where}: invalid -o overrides{flag}:\n"

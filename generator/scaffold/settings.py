@@ -75,7 +75,7 @@ def check_host(host: object) -> str | None:
             ipaddress.ip_address(host.strip("[]"))
             return None
         except ValueError:
-            if _HOSTNAME.match(host):
+            if _HOSTNAME.match(host) and not host.replace(".", "").isdigit():  # not 1.2.3.4.5
                 return None
     return ("expected an IP address or host name to listen on, e.g. 127.0.0.1 (this machine "
             f"only) or 0.0.0.0 (all interfaces), found {host!r}")

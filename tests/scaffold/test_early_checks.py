@@ -64,6 +64,11 @@ def test_override_types_are_checked(tmp_path):
     assert "-o model.args.num_classes=abc: expected an integer like the config's " \
            "model.args.num_classes: 80, found 'abc'" in res.output
     assert "Traceback" not in res.output and _siblings(tmp_path) == []
+    res = scaffold("new", "--config", str(CONFIGS / "yolov3.yml"), "--output",
+                   str(tmp_path / "o"), "-o", "model.args=[1]")
+    assert res.exit_code == 2 and "expected a mapping like the config's model.args: {" in \
+        res.output
+    assert max(len(line) for line in res.output.splitlines()) < 200  # the value is shortened
 
 
 def test_unknown_ppdet_override_keys_warn_or_fail(tmp_path):

@@ -81,6 +81,7 @@ def test_host_and_image_options(generated, tmp_path):
     assert "docker build -t registry.example.com/team/seg:1.2 ." in (out / "Dockerfile").read_text()
     for option, value, message in (
             ("--host", "bad host", "expected an IP address or host name"),
+            ("--host", "1.2.3.4.5", "expected an IP address or host name"),
             ("--image", "Not An/Image", "expected a container image reference")):
         res = scaffold("new", "--model-dir", str(source), "--output", str(tmp_path / "x"),
                        option, value)
