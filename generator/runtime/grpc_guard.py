@@ -4,7 +4,8 @@ At most `limit` unary calls are handled at once (health checks are never refused
 is refused at once: `PipelineService/inference` with err_no 8001 (as HTTP answers overload),
 other methods with RESOURCE_EXHAUSTED. The server's thread pool is larger than `limit`, so a
 refusal never waits behind the calls being handled. Every call is counted by its gRPC status
-code; a call whose client went away before the answer counts as CANCELLED.
+code: a call whose client went away before the answer counts as CANCELLED, a request that
+cannot be parsed as INTERNAL.
 """
 
 from __future__ import annotations
@@ -64,8 +65,22 @@ class GrpcGuard(grpc.ServerInterceptor):
                 self._metrics.grpc_response(code)
 
         return grpc.unary_unary_rpc_method_handler(
-            guarded, request_deserializer=handler.request_deserializer,
+            guarded, request_deserializer=self._counted(handler.request_deserializer),
             response_serializer=handler.response_serializer)
+
+    def _counted(self, deserialize: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] | None:
+        """`deserialize`, counting a request that cannot be parsed (gRPC answers INTERNAL)."""
+        if deserialize is None:
+            return None
+
+        def parse(data: bytes) -> Any:
+            try:
+                return deserialize(data)
+            except Exception:
+                self._metrics.grpc_response("INTERNAL")
+                raise
+
+        return parse
 
     def _refuse(self, method: str, context: grpc.ServicerContext) -> Any:
         message = (f"server overloaded: {self.limit} gRPC calls are being handled "

@@ -9,10 +9,14 @@ import signal
 import socket
 import time
 
+import grpc
+import pytest
 import requests
 import yaml
 
 from generator.runtime import PipelineClient
+from generator.runtime.grpc_guard import PIPELINE_METHOD
+from generator.runtime.proto import Request
 from tests.helpers.services import start_service, stop_service
 from tests.runtime.test_faults_workers import metric, predict, wait_for, write_service
 
@@ -86,5 +90,26 @@ def test_http_errors_and_dropped_connections_are_counted(tmp_path):
         assert metric(http, "pd_http_responses_total", status="400") == 2
         assert metric(http, "pd_requests_total", protocol="http", err_no="3002") == 1
         assert metric(http, "pd_requests_total", protocol="http", err_no="0") >= 2
+    finally:
+        stop_service(proc, sig=signal.SIGKILL)
+
+
+def test_grpc_transport_errors_and_cancelled_calls_are_counted(tmp_path):
+    http = write_service(tmp_path, dag={"is_thread_op": True})
+    proc = start_service(["web_service.py", "config.yml"], tmp_path, http)
+    try:
+        rpc = yaml.safe_load((tmp_path / "config.yml").read_text())["rpc_port"]
+        with grpc.insecure_channel(f"127.0.0.1:{rpc}") as channel:
+            raw = channel.unary_unary(PIPELINE_METHOD)
+            with pytest.raises(grpc.RpcError) as bad:
+                raw(b"\xff\xff\xff not a Request", timeout=5)
+            assert bad.value.code() == grpc.StatusCode.INTERNAL
+            slow = Request(key=["sleep"], value=["1"]).SerializeToString()
+            with pytest.raises(grpc.RpcError) as late:
+                raw(slow, timeout=0.3)
+            assert late.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+        assert wait_for(lambda: metric(http, "pd_grpc_responses_total", code="CANCELLED") == 1, 5)
+        assert metric(http, "pd_grpc_responses_total", code="INTERNAL") == 1
+        assert grpc_predict(tmp_path)[0] == 0
     finally:
         stop_service(proc, sig=signal.SIGKILL)
