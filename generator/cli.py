@@ -68,6 +68,13 @@ def quiet_paddle(verbose: bool = False) -> None:
         os.environ["PYTHONWARNINGS"] = f"{current},{extra}" if current else extra
     for message in NOISE_WARNINGS:
         warnings.filterwarnings("ignore", message=message)
+    warnings.formatwarning = _one_line_warning
+
+
+def _one_line_warning(message: Warning | str, category: type[Warning], filename: str,
+                      lineno: int, line: str | None = None) -> str:
+    """`warning: <message>` instead of Python's file:line + source line."""
+    return f"warning: {message}\n"
 
 
 @click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
