@@ -240,6 +240,11 @@ def inputs_fingerprint(request: NewServiceRequest, name: str) -> str:
          if request.model_dir and Path(request.model_dir).is_dir() else [])
     for path in sources:
         h.update(str(path.resolve()).encode() + b"\0" + path.read_bytes() + b"\0")
+    for item in request.overrides:  # a file an override names (weights): a new one counts
+        value = Path(item.partition("=")[2].strip())
+        if value.is_file():
+            st = value.stat()
+            h.update(f"{value.resolve()}:{st.st_size}:{st.st_mtime_ns}".encode())
     options = {"overrides": list(request.overrides), "name": name, "device": request.device,
                "trt": request.trt, "http_port": request.http_port, "rpc_port": request.rpc_port,
                "host": request.host, "image": request.image, "vendor": request.vendor,
