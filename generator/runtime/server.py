@@ -159,6 +159,10 @@ class PipelineServer:
 
             warnings = [*self.startup_warnings, *BACKEND_WARNINGS]
             extra = {"warnings": warnings} if warnings else {}
+            # scaffold verify/bench: the per-start token they gave this process, echoed so they
+            # can tell their own service from another one answering on the port
+            if os.environ.get("SCAFFOLD_START_TOKEN"):
+                extra["start_token"] = os.environ["SCAFFOLD_START_TOKEN"]
             ok, why = self._health_state()
             if ok:
                 return 200, "application/json", json.dumps({"status": "ready", **extra}).encode()

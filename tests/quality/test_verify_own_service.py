@@ -125,3 +125,29 @@ def test_baseline_seconds_bounds_the_baseline(service):
     elapsed = time.perf_counter() - start
     assert 1 in ips and ips[1] > 0
     assert elapsed < 3.0, f"the 1 s baseline took {elapsed:.1f} s"  # 5 x 1 s before
+
+
+def test_the_started_service_echoes_its_start_token(service):
+    import json
+    import urllib.request
+
+    from generator.quality.service_dir import (
+        ServiceDirError,
+        _check_ours,
+        open_service_dir,
+        start_service,
+        stop_service,
+    )
+
+    sd = open_service_dir(service)
+    proc = start_service(sd)
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{sd.http_port}/health/ready") as r:
+            body = r.read()
+        token = json.loads(body)["start_token"]
+        assert len(token) == 32
+        _check_ours(proc, sd.http_port, token, body)  # ours: no error
+        with pytest.raises(ServiceDirError, match="another service answers on port"):
+            _check_ours(proc, sd.http_port, "someone-else", body)
+    finally:
+        stop_service(proc)
