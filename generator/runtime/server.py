@@ -28,6 +28,24 @@ from generator.runtime.operator import ResponseOp
 _LOGGER = logging.getLogger("generator.runtime")
 
 NAME_ERROR = "Failed to inference: Service name error."
+#: seconds the interpreter may take to exit after the drain before the process exits anyway
+EXIT_GRACE_S = 2.0
+
+
+def _exit_if_stuck(grace_s: float) -> None:
+    """After the drain: if the interpreter's exit is still blocked `grace_s` later (a thread
+    stuck in user code past its request's deadline), exit 0 anyway."""
+
+    def watchdog() -> None:
+        time.sleep(grace_s)
+        stuck = [t.name for t in threading.enumerate()
+                 if t.is_alive() and not t.daemon and t is not threading.main_thread()]
+        _LOGGER.warning("exiting with %d thread(s) still busy after the drain: %s",
+                        len(stuck), stuck[:8])
+        logging.shutdown()
+        os._exit(0)
+
+    threading.Thread(target=watchdog, daemon=True, name="exit-watchdog").start()
 
 
 class PipelineServer:
@@ -344,6 +362,7 @@ class PipelineServer:
         _LOGGER.info("signal received: draining in-flight requests (at most %ss)",
                      self.config["shutdown_timeout_s"])
         self.stop()
+        _exit_if_stuck(EXIT_GRACE_S)
 
     def _install_signals(self, stop: threading.Event) -> None:
         def handler(signum, _frame):
@@ -372,7 +391,7 @@ class PipelineServer:
             self._install_signals(stop)  # after Paddle's import (see run_server)
             stop.wait()
             self.stop()
-            return 0
+            return 0  # the caller exits with os._exit: stuck threads cannot hold it
 
         def died(idx: int, pid: int, reason: str) -> None:
             self._metrics.process_dead(pid)

@@ -53,14 +53,14 @@ def test_grpc_overload_is_refused_at_once_and_in_flight_is_exact(tmp_path):
 
 
 def test_sigterm_finishes_every_accepted_call_on_both_protocols(tmp_path):
-    http = write_service(tmp_path, dag={"is_thread_op": True}, op={"pid": {"concurrency": 8}})
+    http = write_service(tmp_path, dag={"is_thread_op": True}, op={"pid": {"concurrency": 64}})
     proc = start_service(["web_service.py", "config.yml"], tmp_path, http)
     try:
         with concurrent.futures.ThreadPoolExecutor(64) as pool:
-            calls = [pool.submit(grpc_predict, tmp_path, sleep="0.3") for _ in range(48)]
-            calls += [pool.submit(lambda: (predict(http, 30, sleep="0.3")["err_no"], 0))
+            calls = [pool.submit(grpc_predict, tmp_path, sleep="2") for _ in range(48)]
+            calls += [pool.submit(lambda: (predict(http, 30, sleep="2")["err_no"], 0))
                       for _ in range(16)]
-            assert wait_for(lambda: metric(http, "pd_requests_in_flight") >= 60, 5)
+            assert wait_for(lambda: metric(http, "pd_requests_in_flight") == 64, 5)
             proc.send_signal(signal.SIGTERM)
             codes = [f.result(timeout=30)[0] for f in calls]
         assert codes == [0] * 64, codes
@@ -111,5 +111,22 @@ def test_grpc_transport_errors_and_cancelled_calls_are_counted(tmp_path):
         assert wait_for(lambda: metric(http, "pd_grpc_responses_total", code="CANCELLED") == 1, 5)
         assert metric(http, "pd_grpc_responses_total", code="INTERNAL") == 1
         assert grpc_predict(tmp_path)[0] == 0
+    finally:
+        stop_service(proc, sig=signal.SIGKILL)
+
+
+def test_sigterm_exits_even_with_a_request_stuck_in_user_code(tmp_path):
+    http = write_service(tmp_path, shutdown_timeout_s=1, dag={"is_thread_op": True})
+    proc = start_service(["web_service.py", "config.yml"], tmp_path, http)
+    try:
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            stuck = pool.submit(predict, http, 30, sleep="60")
+            assert wait_for(lambda: metric(http, "pd_requests_in_flight") == 1, 5)
+            started = time.monotonic()
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(15) == 0
+            assert time.monotonic() - started < 8
+            with pytest.raises(requests.RequestException):
+                stuck.result(timeout=10)  # its connection is closed, not left hanging
     finally:
         stop_service(proc, sig=signal.SIGKILL)
