@@ -194,6 +194,9 @@ def test_trt_settings_and_dynamic_shapes(quoted_service):
             assert lines[i - 1].lstrip().startswith("#"), line
     assert "nvidia/cuda" in (quoted_service / "Dockerfile").read_text()
     assert "paddlepaddle-gpu" in (quoted_service / "Dockerfile").read_text()
+    # the non-root user may write TensorRT's engine cache
+    assert "chown 10001:10001 serving_server/_opt_cache" in \
+        (quoted_service / "Dockerfile").read_text()
     assert "[gpu]" in (quoted_service / "requirements.txt").read_text()
     deployment = yaml.safe_load((quoted_service / "k8s" / "deployment.yaml").read_text())
     limits = deployment["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]

@@ -102,6 +102,8 @@ def test_image_and_deployment_run_as_non_root(generated):
     assert user == ["USER 10001:10001"]
     last_install = max(i for i, line in enumerate(docker) if "pip install" in line)
     assert docker.index(user[0]) > last_install
+    assert "ENV HOME=/tmp SERVING_LOG_PATH=/tmp PYTHONDONTWRITEBYTECODE=1" in docker
+    assert not any("_opt_cache" in line for line in docker)  # CPU: no TensorRT cache
     assert docker[-1] == 'CMD ["python", "web_service.py", "--host", "0.0.0.0"]'
     dep = yaml.safe_load((folder / "k8s" / "deployment.yaml").read_text())
     pod = dep["spec"]["template"]["spec"]
