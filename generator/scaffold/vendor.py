@@ -101,7 +101,19 @@ def _build_from_source(root: Path) -> Path:
         shutil.copy2(wheels[-1], staged)
         os.replace(staged, slot / wheels[-1].name)  # atomic: concurrent builds are harmless
     _say(f"built {wheels[-1].name} ({time.perf_counter() - start:.1f} s)")
+    _prune(cache_dir(), keep=slot)
     return slot / wheels[-1].name
+
+
+def _prune(cache: Path, keep: Path, limit: int = 8) -> None:
+    """Keep the `limit` most recently built wheels of the cache (one per source hash); older
+    ones go once they are 10 minutes old (a concurrent `scaffold new` may be copying one)."""
+    now = time.time()
+    slots = sorted((p for p in cache.iterdir() if p.is_dir() and p != keep),
+                   key=lambda p: p.stat().st_mtime, reverse=True)
+    for old in slots[limit - 1:]:
+        if now - old.stat().st_mtime > 600:
+            shutil.rmtree(old, ignore_errors=True)
 
 
 def _record_hash(data: bytes) -> str:

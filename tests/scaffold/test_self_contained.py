@@ -150,3 +150,21 @@ def test_no_vendor_leaves_the_wheel_out(tmp_path):
     assert res.exit_code == 0, res.output
     assert list((out / "vendor").iterdir()) == [out / "vendor" / "README.txt"]
     assert "--no-vendor" in (out / "requirements.txt").read_text()
+
+
+def test_the_wheel_cache_keeps_the_recent_builds(tmp_path):
+    import os
+
+    from generator.scaffold.vendor import _prune
+
+    slots = []
+    for i in range(12):
+        slot = tmp_path / f"slot{i:02d}"
+        slot.mkdir()
+        age = 3600 - i * 60 if i < 10 else 60  # the last two are fresh
+        os.utime(slot, (time.time() - age, time.time() - age))
+        slots.append(slot)
+    keep = slots[0]  # the one just used is never removed, however old
+    _prune(tmp_path, keep=keep, limit=4)
+    left = sorted(p.name for p in tmp_path.iterdir())
+    assert left == ["slot00", "slot09", "slot10", "slot11"]
