@@ -363,6 +363,7 @@ def _context(plan: ServicePlan, deploy_file: str, deploy: Any, folder: Path) -> 
         "backend": plan.backend.chosen.backend if plan.backend else "paddle",
         "use_mkldnn": bool(plan.backend.chosen.use_mkldnn) if plan.backend else False,
         "backend_comment": backend_choice.comment_lines(plan.backend) if plan.backend else [],
+        "concurrency": s.concurrency or backend_choice.default_concurrency(plan.backend),
     }
 
 
