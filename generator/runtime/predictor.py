@@ -54,8 +54,6 @@ WARMUP_IMAGE_SIDE = 64
 #: (model program, options) already probed in this process -> fallback reason ("" when fine).
 _PROBED: dict[tuple[str, str], str] = {}
 _PROBE_LOCK = threading.Lock()
-#: Backend fallbacks of this process, one line each (shown in /health/ready's "warnings").
-BACKEND_WARNINGS: list[str] = []
 
 
 @dataclass(frozen=True)
@@ -182,20 +180,17 @@ class LocalPredictor:
         )
         self.options.validate()
         self.model_files = find_model_files(self.model_dir)
-        #: Why the configured backend was replaced by Paddle with oneDNN off ("" if it was not).
+        #: What replaced the configured backend by Paddle with oneDNN off, and why ("" if not).
         self.fallback_reason = ""
         if self.options.startup_probe and self.options.may_crash:
             reason = _probe_once(self.model_files, self.options)
             if reason:
-                self.fallback_reason = reason
                 asked = self.options.backend + (" with oneDNN" if self.options.use_mkldnn
                                                 and self.options.backend == "paddle" else "")
-                message = (f"{self.model_dir}: {asked} failed in a probe process ({reason}); "
-                           "running Paddle Inference with oneDNN off instead")
-                logger.warning("%s", message)
-                with _PROBE_LOCK:
-                    if message not in BACKEND_WARNINGS:
-                        BACKEND_WARNINGS.append(message)
+                self.fallback_reason = (
+                    f"{self.model_dir}: {asked} failed in a probe process ({reason}); running "
+                    "Paddle Inference with oneDNN off instead")
+                logger.warning("%s", self.fallback_reason)
                 self.options = replace(self.options, backend="paddle", use_mkldnn=False)
         self._engine = self._create_engine()
         self._load_vars()

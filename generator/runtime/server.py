@@ -168,14 +168,18 @@ class PipelineServer:
             ok, why = self._siblings()
         return ok, why
 
+    def _backend_warnings(self) -> list[str]:
+        """Backend fallbacks of this server's predictors (thread mode: they live here)."""
+        ops = self._dag.ops if self._dag is not None else []
+        return [f"Op '{op.name}': {op.client.fallback_reason}" for op in ops
+                if getattr(getattr(op, "client", None), "fallback_reason", "")]
+
     def _get_routes(self) -> dict:
         def live():
             return 200, "application/json", b'{"status": "alive"}'
 
         def ready():
-            from generator.runtime.predictor import BACKEND_WARNINGS
-
-            warnings = [*self.startup_warnings, *BACKEND_WARNINGS]
+            warnings = [*self.startup_warnings, *self._backend_warnings()]
             extra = {"warnings": warnings} if warnings else {}
             # scaffold verify/bench: the per-start token they gave this process, echoed so they
             # can tell their own service from another one answering on the port
