@@ -59,6 +59,8 @@ def quiet_paddle(verbose: bool = False) -> None:
     """Hide Paddle's glog INFO/WARNING lines ("PIR not support input out tensor", mem_optim
     notes) and its ccache warning, in this process and the ones it starts (set before Paddle is
     imported). Nothing changes with `verbose` or when the user set GLOG_v/GLOG_minloglevel."""
+    if verbose:
+        os.environ["SCAFFOLD_VERBOSE"] = "1"  # whole error messages (see model_source)
     if verbose or "GLOG_v" in os.environ:
         return
     os.environ.setdefault("GLOG_minloglevel", "2")

@@ -7,6 +7,7 @@ record (`infer_cfg.yml`, or the source's `inference.yml` / `deploy.yaml`).
 
 from __future__ import annotations
 
+import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,7 +43,7 @@ def export_into(config_path: Path, overrides: list[str], folder: Path, *,
         result = export_config(config_path, work, overrides, model_format="pir",
                                export_serving_model=True, verify=verify, ppdet_root=ppdet_root)
     except ExportError as exc:
-        raise ScaffoldError(f"exporting {config_path} failed: {exc}") from exc
+        raise ScaffoldError(f"exporting {config_path} failed: {short_error(str(exc))}") from exc
     for item in ("serving_server", "serving_client"):
         shutil.move(str(result.model_dir / item), str(folder / item))
     deploy_file = result.infer_cfg_path.name if result.infer_cfg_path else "infer_cfg.yml"
@@ -67,6 +68,29 @@ def export_legacy_into(config_path: Path, overrides: list[str], work: Path,
         return f"legacy export failed: {str(exc).strip().splitlines()[0][:300]}"
     assert result.serving_server is not None and result.serving_client is not None
     return result.serving_server, result.serving_client
+
+
+_ERROR_LINE = re.compile(r"^\s*(\w+(Error|Exception)): (.+)$")
+
+
+def short_error(message: str) -> str:
+    """A Paddle error without its traced source: the first line and the final `XError: ...`
+    line (Paddle's to_static errors quote the transformed code and the C++ location)."""
+    import os
+
+    lines = [ln for ln in message.splitlines() if ln.strip()]
+    if len(lines) <= 3 or os.environ.get("SCAFFOLD_VERBOSE"):
+        return message
+    errors = [m for m in map(_ERROR_LINE.match, lines) if m]
+    if not errors:
+        return message
+    last = errors[-1]
+    detail = f"{last.group(1)}: {last.group(3).strip()}"
+    head = lines[0].split(" In transformed code:")[0].rstrip(": ").strip()
+    if head.endswith(last.group(1)):  # "tracing failed: ValueError" + "ValueError: ..."
+        head = head[: -len(last.group(1))].rstrip(": ").strip()
+    short = f"{head}: {detail}" if head and detail not in head else detail
+    return f"{short} (scaffold --verbose ... shows the whole message)"
 
 
 def convert_into(model_dir: Path, folder: Path, deploy_record: Path | None,

@@ -109,3 +109,15 @@ def test_unwritable_export_folder_fails_before_exporting(tmp_path):
     assert res.exit_code == 2, res.output
     assert f"{blocker} is a file, not a folder" in res.output
     assert "[export]" not in res.output
+
+
+def test_a_paddle_error_during_the_export_is_one_line(tmp_path):
+    res = scaffold("new", "--config", str(CONFIGS / "yolov3.yml"), "--no-vendor", "--output",
+                   str(tmp_path / "o"), "-o", "model.args.image_shape=[3,64,64]", "-o",
+                   "model.args.num_classes=-3")
+    assert res.exit_code == 1, res.output
+    error = next(line for line in res.output.splitlines() if line.startswith("Error: "))
+    assert "ValueError: (InvalidArgument) Attr(class_num)" in error
+    assert "In transformed code" not in res.output and 'File "' not in res.output
+    assert "scaffold --verbose" in error
+    assert _siblings(tmp_path) == []
