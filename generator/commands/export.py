@@ -90,7 +90,9 @@ def command(config: str, opts: tuple[str, ...], more_opts: tuple[str, ...], outp
             rtol=rtol, atol=atol, ppdet_root=ppdet_root,
         )
     except ExportError as exc:
-        click.echo(f"Error: {exc}", err=True)
+        from generator.scaffold.model_source import short_error
+
+        click.echo(f"Error: {short_error(str(exc))}", err=True)
         sys.exit(exc.exit_code)
     _note_random_weights(Path(config), list(opts) + list(more_opts), result.model_dir)
     click.echo(f"model:   {result.model_file}")
