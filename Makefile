@@ -28,11 +28,12 @@ test: $(STAMP)
 	$(PY) -m pytest -q --timeout=600 tests
 
 # Generate the default YOLOv3 service (random weights unless WEIGHTS=path.pdparams) and run it.
-# --update: kept as it is (your edits too) while the config and these options are unchanged.
+# --update: kept as it is (your edits too) while the config and these options are unchanged;
+# FORCE=1 regenerates over files you changed (scaffold new lists them first).
 serve: $(STAMP)
 	$(VENV)/bin/scaffold new --config serving_configs/yolov3.yml --name $(SERVE_NAME) \
 		--output $(SERVE_DIR) --update --http-port $(HTTP_PORT) --rpc-port $(RPC_PORT) \
-		$(if $(WEIGHTS),-o weights=$(WEIGHTS))
+		$(if $(WEIGHTS),-o weights=$(WEIGHTS)) $(if $(FORCE),--force)
 	@echo ""
 	@echo "HTTP:    http://127.0.0.1:$(HTTP_PORT)/$(SERVE_NAME)/prediction"
 	@echo "gRPC:    127.0.0.1:$(RPC_PORT)  (PipelineClient)"
