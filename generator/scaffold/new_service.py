@@ -9,7 +9,7 @@ import os
 import platform
 import shutil
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -245,10 +245,12 @@ def inputs_fingerprint(request: NewServiceRequest, name: str) -> str:
         if value.is_file():
             st = value.stat()
             h.update(f"{value.resolve()}:{st.st_size}:{st.st_mtime_ns}".encode())
-    options = {"overrides": list(request.overrides), "name": name, "device": request.device,
-               "trt": request.trt, "http_port": request.http_port, "rpc_port": request.rpc_port,
-               "host": request.host, "image": request.image, "vendor": request.vendor,
-               "ppdet_root": str(request.ppdet_root), "version": __version__}
+    # every option that shapes the folder (new request fields count without a change here)
+    ignored = {"output", "overwrite", "force", "update", "warnings", "strict_overrides",
+               "config", "model_dir"}  # the last two: hashed above, by content
+    options = {f.name: str(getattr(request, f.name)) for f in fields(request)
+               if f.name not in ignored}
+    options.update(name=name, version=__version__)
     h.update(repr(sorted(options.items())).encode())
     return h.hexdigest()
 
