@@ -134,8 +134,12 @@ class ThreadWorkers:
 
     With `batch_size` 1 the calling thread runs the Op itself on a free copy (no hand-off
     between threads: that costs more than a small model's inference); callers waiting for a
-    free copy form the queue that `channel_size` bounds. With auto-batching, `concurrency`
-    threads pull batches from a queue.
+    free copy form the queue that `channel_size` bounds, and wait at most the request deadline.
+    With auto-batching, `concurrency` threads pull batches from a queue.
+
+    Inline, a user hook that never returns holds its caller: that one request gets no answer
+    from the service (every other request still ends by its deadline, SIGTERM still exits).
+    Op `timeout` bounds `process`; process mode or batch_size > 1 bound every hook.
     """
 
     def __init__(self, op: Op, emit: Emit, channel_size: int,
