@@ -19,7 +19,8 @@ import click
 @click.option("-o", "--opt", "opts", multiple=True, metavar="KEY=VALUE",
               help="Config override (value parsed as YAML; dotted keys nest). Repeatable.")
 @click.option("--output", type=click.Path(path_type=Path),
-              help="Service folder to create [default: ./<name>_serving].")
+              help="Service folder to create [default: ./<config file name>_serving, or "
+                   "./<name>_serving with --name or --model-dir].")
 @click.option("--name", help="Service name, the HTTP path segment /<name>/prediction "
                              "[default: the model name].")
 @click.option("--device", type=click.Choice(["cpu", "gpu"]), help="Inference device.")
