@@ -9,6 +9,7 @@ service is ready; a model whose warm-up outputs are empty or malformed stops sta
 
 from __future__ import annotations
 
+import concurrent.futures
 import copy
 import logging
 import math
@@ -132,14 +133,12 @@ def _device_plan(op: Op, resolve_devices: Callable[[dict], tuple[str, list[int]]
 class ThreadWorkers:
     """`concurrency` Op copies, each with its own predictor (clones share the weights).
 
-    With `batch_size` 1 the calling thread runs the Op itself on a free copy (no hand-off
-    between threads: that costs more than a small model's inference); callers waiting for a
-    free copy form the queue that `channel_size` bounds, and wait at most the request deadline.
-    With auto-batching, `concurrency` threads pull batches from a queue.
-
-    Inline, a user hook that never returns holds its caller: that one request gets no answer
-    from the service (every other request still ends by its deadline, SIGTERM still exits).
-    Op `timeout` bounds `process`; process mode or batch_size > 1 bound every hook.
+    With `batch_size` 1 each request runs on a free copy in one of `concurrency` runner
+    threads, and its caller waits at most the request deadline: a user hook that never returns
+    costs its copy and runner (until it returns) and its request a timeout answer (6000), not
+    the caller. Callers waiting for a free copy form the queue that `channel_size` bounds, and
+    wait at most the request deadline too. With auto-batching, `concurrency` threads pull
+    batches from a queue.
     """
 
     def __init__(self, op: Op, emit: Emit, channel_size: int,
@@ -154,8 +153,9 @@ class ThreadWorkers:
         self._channel_size = channel_size
         self._waiting = 0
         self._waiting_lock = threading.Lock()
-        #: longest wait for a free Op copy (the server's request deadline)
+        #: longest wait for a free Op copy, and for its run (the server's request deadline)
         self.wait_s: float = 30.0
+        self._runners: concurrent.futures.ThreadPoolExecutor | None = None
 
     def start(self) -> None:
         op, workers = self.op, []
@@ -183,6 +183,8 @@ class ThreadWorkers:
             warm_up(op.name, predictor)
         if op.batch_size <= 1:
             self._inline = True
+            self._runners = concurrent.futures.ThreadPoolExecutor(
+                max_workers=len(workers), thread_name_prefix=f"op-{op.name}")
             for worker in workers:
                 self._free.put(worker)
             return
@@ -224,10 +226,22 @@ class ThreadWorkers:
             finally:
                 with self._waiting_lock:
                     self._waiting -= 1
+        def done(future: concurrent.futures.Future) -> None:
+            self._free.put(worker)  # also when a hung hook returns after the deadline
+
         try:
-            results = worker.run_batch([item])
-        finally:
+            future = self._runners.submit(worker.run_batch, [item])
+        except RuntimeError:  # the pool is shut down: the service is stopping
             self._free.put(worker)
+            return False
+        future.add_done_callback(done)
+        try:
+            results = future.result(timeout=self.wait_s)
+        except concurrent.futures.TimeoutError:
+            # the request's deadline answers it (DagExecutor); the copy comes back when done
+            _LOGGER.warning("[%s] an Op call is still running after %.0f s; its request gets "
+                            "a timeout answer", self.op.name, self.wait_s)
+            return True
         self._emit(self.op, [item], results)
         return True
 
@@ -236,6 +250,8 @@ class ThreadWorkers:
         return True, ""
 
     def stop(self, timeout: float) -> None:
+        if self._runners is not None:
+            self._runners.shutdown(wait=False)
         for _ in self._threads:
             self.queue.put(_STOP)
         deadline = time.monotonic() + timeout

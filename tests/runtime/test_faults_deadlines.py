@@ -1,5 +1,5 @@
 """Request deadlines: whatever an Op does, a request ends with a response within
-request_timeout_s (err_no 6000), in process mode and with queued thread-mode batching."""
+request_timeout_s (err_no 6000), in process mode, with thread-mode batching and inline."""
 
 from __future__ import annotations
 
@@ -12,10 +12,12 @@ from tests.helpers.services import start_service, stop_service
 from tests.runtime.test_faults_workers import predict, write_service
 
 
-@pytest.mark.parametrize("dag", [{"is_thread_op": False},
-                                 {"is_thread_op": True}], ids=["process", "thread-batching"])
-def test_a_hung_op_gets_a_timeout_answer_at_the_request_deadline(tmp_path, dag):
-    op = {"concurrency": 2, **({"batch_size": 2} if dag["is_thread_op"] else {})}
+@pytest.mark.parametrize("dag,batch_size", [({"is_thread_op": False}, 1),
+                                             ({"is_thread_op": True}, 2),
+                                             ({"is_thread_op": True}, 1)],
+                         ids=["process", "thread-batching", "thread-inline"])
+def test_a_hung_op_gets_a_timeout_answer_at_the_request_deadline(tmp_path, dag, batch_size):
+    op = {"concurrency": 2, **({"batch_size": batch_size} if dag["is_thread_op"] else {})}
     http = write_service(tmp_path, request_timeout_s=1, dag=dag, op={"pid": op})
     proc = start_service(["web_service.py", "config.yml"], tmp_path, http)
     try:
