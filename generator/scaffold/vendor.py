@@ -90,12 +90,16 @@ def _build_from_source(root: Path) -> Path:
             [sys.executable, "-m", "pip", "wheel", "--no-deps", "--disable-pip-version-check",
              "-q", "-w", str(out), str(src)], capture_output=True, text=True, check=False)
         wheels = sorted(out.glob("paddle_serving_scaffold-*.whl"))
-        if proc.returncode != 0 or not wheels:
-            raise ScaffoldError(
-                "building the paddle-serving-scaffold wheel for vendor/ failed (pip wheel needs "
-                "setuptools from your package index):\n"
-                f"{(proc.stderr or proc.stdout)[-1500:]}\nFix the build, or pass --no-vendor "
-                "and install paddle-serving-scaffold on the target machine yourself")
+        if proc.returncode != 0 or not wheels:  # offline (no setuptools for the isolated build)
+            try:
+                wheels = [zip_source(root, out)]
+            except (ScaffoldError, OSError) as exc:
+                raise ScaffoldError(
+                    "building the paddle-serving-scaffold wheel for vendor/ failed: pip wheel "
+                    f"said:\n{(proc.stderr or proc.stdout)[-1500:]}\nand packing the source "
+                    f"tree directly failed: {exc}\nFix the build, or pass --no-vendor and "
+                    "install paddle-serving-scaffold on the target machine yourself") from None
+            _say("pip wheel failed (offline?): packed the source tree directly")
         slot.mkdir(parents=True, exist_ok=True)
         staged = slot / f".{wheels[-1].name}.{os.getpid()}"
         shutil.copy2(wheels[-1], staged)
@@ -114,6 +118,75 @@ def _prune(cache: Path, keep: Path, limit: int = 8) -> None:
     for old in slots[limit - 1:]:
         if now - old.stat().st_mtime > 600:
             shutil.rmtree(old, ignore_errors=True)
+
+
+def zip_source(root: Path, dest: Path) -> Path:
+    """A wheel packed from the source tree without a build backend (offline fallback): the
+    `generator` package (package data included), `templates/` as the data files setup.cfg
+    installs, and metadata read from setup.cfg."""
+    import generator
+
+    meta, entry_points = _setup_cfg_metadata(root / "setup.cfg", generator.__version__)
+    base = f"paddle_serving_scaffold-{generator.__version__}"
+    info = f"{base}.dist-info"
+    entries: list[tuple[str, bytes]] = []
+    for path in _source_files(root):
+        rel = path.relative_to(root).as_posix()
+        if rel.startswith("generator/"):
+            entries.append((rel, path.read_bytes()))
+        elif rel.startswith("templates/") and path.suffix == ".j2":
+            entries.append((f"{base}.data/data/share/{DIST}/{rel}", path.read_bytes()))
+    entries += [(f"{info}/METADATA", meta.encode()),
+                (f"{info}/WHEEL", b"Wheel-Version: 1.0\nGenerator: paddle-serving-scaffold\n"
+                                  b"Root-Is-Purelib: true\nTag: py3-none-any\n"),
+                (f"{info}/top_level.txt", b"generator\n"),
+                (f"{info}/entry_points.txt", entry_points.encode())]
+    dest.mkdir(parents=True, exist_ok=True)
+    wheel = dest / f"{base}-py3-none-any.whl"
+    rows = []
+    with zipfile.ZipFile(wheel, "w", zipfile.ZIP_DEFLATED) as zf:
+        for arc, data in entries:
+            zf.writestr(arc, data)
+            rows.append((arc, _record_hash(data), str(len(data))))
+        buf = io.StringIO()
+        csv.writer(buf, lineterminator="\n").writerows([*rows, (f"{info}/RECORD", "", "")])
+        zf.writestr(f"{info}/RECORD", buf.getvalue())
+    return wheel
+
+
+def _setup_cfg_metadata(setup_cfg: Path, version: str) -> tuple[str, str]:
+    """(METADATA text, entry_points.txt text) from setup.cfg's declarative config."""
+    import configparser
+
+    cfg = configparser.ConfigParser(interpolation=None)
+    if not cfg.read(setup_cfg, encoding="utf-8"):
+        raise ScaffoldError(f"{setup_cfg}: cannot read it")
+
+    def items(section: str, key: str) -> list[str]:
+        return [v.strip() for v in cfg.get(section, key, fallback="").splitlines() if v.strip()]
+
+    lines = ["Metadata-Version: 2.1", f"Name: {cfg.get('metadata', 'name', fallback=DIST)}",
+             f"Version: {version}"]
+    for key, field in (("description", "Summary"), ("license", "License")):
+        if cfg.has_option("metadata", key):
+            lines.append(f"{field}: {cfg.get('metadata', key)}")
+    lines += [f"Classifier: {c}" for c in items("metadata", "classifiers")]
+    if cfg.has_option("options", "python_requires"):
+        lines.append(f"Requires-Python: {cfg.get('options', 'python_requires')}")
+    lines += [f"Requires-Dist: {r}" for r in items("options", "install_requires")]
+    if cfg.has_section("options.extras_require"):
+        for extra in cfg.options("options.extras_require"):
+            lines.append(f"Provides-Extra: {extra}")
+            for req in items("options.extras_require", extra):
+                name, _, marker = (part.strip() for part in req.partition(";"))
+                when = f'({marker}) and extra == "{extra}"' if marker else f'extra == "{extra}"'
+                lines.append(f"Requires-Dist: {name}; {when}")
+    points = ""
+    if cfg.has_section("options.entry_points"):
+        for group in cfg.options("options.entry_points"):
+            points += f"[{group}]\n" + "".join(
+                f"{line}\n" for line in items("options.entry_points", group)) + "\n"
+    return "\n".join(lines) + "\n", points
 
 
 def _record_hash(data: bytes) -> str:
