@@ -3,8 +3,9 @@ new place, a new venv, `pip install -r requirements.txt` (this package from vend
 web_service.py`, a request answered.
 
 The new venv sees the dependencies (Paddle, grpcio, ...) through a folder of links to this
-venv's packages, without paddle-serving-scaffold itself, so the test needs no network; on a
-fresh machine pip takes them from PyPI.
+venv's packages: only the distributions the vendored wheel declares (transitively), without
+paddle-serving-scaffold itself, so the test needs no network and a dependency missing from
+setup.cfg fails it; on a fresh machine pip takes them from PyPI.
 """
 
 from __future__ import annotations
@@ -32,27 +33,75 @@ from tests.helpers.services import REPO_ROOT, free_port
 pytestmark = pytest.mark.slow
 
 
-def _dependency_overlay(root: Path) -> Path:
-    """Links to this venv's site-packages entries, except paddle-serving-scaffold's own."""
+def _closure(requirements: list[str], extras: set[str]) -> set[str]:
+    """The installed distributions `requirements` need, transitively (markers evaluated)."""
+    from importlib import metadata
+
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    seen: set[str] = set()
+    todo = [(r, extras) for r in requirements]
+    while todo:
+        text, wanted = todo.pop()
+        req = Requirement(text)
+        if req.marker is not None and not any(
+                req.marker.evaluate({"extra": e}) for e in (wanted or {""})):
+            continue
+        name = canonicalize_name(req.name)
+        if name in seen:
+            continue
+        seen.add(name)
+        try:
+            dist = metadata.distribution(req.name)
+        except metadata.PackageNotFoundError:
+            continue  # pip reports it when installing
+        todo += [(r, set(req.extras)) for r in dist.requires or []]
+    return seen
+
+
+def _dependency_overlay(root: Path, wheel: Path | None = None) -> Path:
+    """Links to the site-packages entries of this venv's distributions. With `wheel`: only
+    those its METADATA needs (paddle-serving-scaffold[cpu], transitively), so a dependency
+    missing from setup.cfg fails the install as on a fresh machine."""
+    from importlib import metadata
+
+    from packaging.utils import canonicalize_name
+
     site = Path(sysconfig.get_paths()["purelib"])
     overlay = root / "deps"
     overlay.mkdir()
-    for entry in site.iterdir():
-        name = entry.name.lower()
-        if name.startswith(("paddle_serving_scaffold", "__editable__", "generator")) \
-                or name.endswith(".pth"):
+    allowed = None
+    if wheel is not None:
+        with zipfile.ZipFile(wheel) as zf:
+            meta = next(n for n in zf.namelist() if n.endswith(".dist-info/METADATA"))
+            requires = [line.split(":", 1)[1].strip() for line in
+                        zf.read(meta).decode().splitlines() if line.startswith("Requires-Dist:")]
+        # + what `python -m venv` puts in a new venv up to Python 3.11 (Paddle imports
+        # setuptools when it builds a predictor, without declaring it)
+        allowed = _closure(requires, {"cpu"}) | {"setuptools", "pip"}
+    entries: set[str] = set()
+    for dist in metadata.distributions(path=[str(site)]):
+        name = canonicalize_name(dist.metadata["Name"] or "")
+        if name == "paddle-serving-scaffold" or (allowed is not None and name not in allowed):
             continue
-        (overlay / entry.name).symlink_to(entry)
+        for file in dist.files or []:
+            top = file.parts[0]
+            if not top.endswith(".pth") and top not in ("..", "__pycache__"):
+                entries.add(top)
+    for top in sorted(entries):
+        if (site / top).exists() and not (overlay / top).exists():
+            (overlay / top).symlink_to(site / top)
     return overlay
 
 
-def _new_venv(root: Path) -> Path:
+def _new_venv(root: Path, wheel: Path | None = None) -> Path:
     venv = root / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
     python = venv / "bin" / "python"
     purelib = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()"
                               "['purelib'])"], capture_output=True, text=True, check=True)
-    Path(purelib.stdout.strip(), "deps.pth").write_text(f"{_dependency_overlay(root)}\n")
+    Path(purelib.stdout.strip(), "deps.pth").write_text(f"{_dependency_overlay(root, wheel)}\n")
     return python
 
 
@@ -77,7 +126,7 @@ def test_service_folder_installs_and_serves_on_its_own(generated, tmp_path):
                          for line in text.splitlines()) + "\n"
     config.write_text(text)
 
-    python = _new_venv(tmp_path)
+    python = _new_venv(tmp_path, wheel=wheels[0])  # only what the wheel declares it needs
     env = _clean_env()
     proc = subprocess.run(
         [sys.executable, "-m", "pip", "--python", str(python), "install", "--no-index",
