@@ -8,13 +8,17 @@ from __future__ import annotations
 import ipaddress
 import shutil
 import socket
+import subprocess
+import sys
+import time
 
 import pytest
+import requests
 import yaml
 from scaffold_helpers import scaffold
 
 from generator.runtime.config import load_pipeline_config
-from tests.helpers.services import start_service, stop_service
+from tests.helpers.services import service_env, start_service, stop_service
 
 pytestmark = pytest.mark.slow
 
@@ -58,11 +62,18 @@ def test_service_listens_on_loopback_unless_told(generated, linux_proc):
         assert _listening(rpc_port) == {"127.0.0.1"}
     finally:
         assert stop_service(proc) == 0
-    proc = start_service(["web_service.py", "--host", "0.0.0.0"], folder, http_port)
+    # --host overrides config.yml (another loopback address: tests never listen on every
+    # interface; the Dockerfile and k8s/ pass 0.0.0.0 the same way)
+    proc = subprocess.Popen([sys.executable, "web_service.py", "--host", "127.0.0.2"],
+                            cwd=folder, env=service_env(), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        for port in (http_port, rpc_port):  # gRPC binds 0.0.0.0 as the dual-stack "::"
-            addresses = _listening(port)
-            assert addresses and all(ipaddress.ip_address(a).is_unspecified for a in addresses)
+        deadline = time.monotonic() + 90
+        while _listening(http_port) != {"127.0.0.2"} or _listening(rpc_port) != {"127.0.0.2"}:
+            assert proc.poll() is None and time.monotonic() < deadline, \
+                (_listening(http_port), _listening(rpc_port))
+            time.sleep(0.2)
+        assert requests.get(f"http://127.0.0.2:{http_port}/health/live", timeout=5).ok
     finally:
         assert stop_service(proc) == 0
 
