@@ -44,6 +44,8 @@ def check_ppdet_preprocess(cfg: dict[str, Any], where: str) -> None:
     from generator.ppdet.errors import PpdetConfigError
     from generator.ppdet.infer_cfg import build_infer_cfg
 
+    if cfg.get("architecture") != "YOLOv3":
+        return  # not built here: the export names the architecture and the ways forward first
     try:
         infer = build_infer_cfg(cfg, search_dirs=(Path(cfg.get("__config_path__", ".")).parent,
                                                   Path.cwd()))
