@@ -5,7 +5,6 @@ answers the wheel's own PipelineClient and the HTTP request of its test_uci_pipe
 from __future__ import annotations
 
 import json
-import re
 import shutil
 
 import numpy as np
@@ -13,28 +12,11 @@ import pytest
 import requests
 
 from tests.helpers.services import free_port, start_service, stop_service
+from tests.helpers.uci import UCI_X, direct_price, numbers
 
-X = ("0.0137, -0.1136, 0.2553, -0.0692, 0.0582, -0.0727, -0.1583, -0.0584, 0.6283, 0.4919, "
-     "0.1856, 0.0795, -0.0332")
+X = UCI_X
 OLD_IMPORT = "from paddle_serving_server.web_service import WebService, Op"
 NEW_IMPORT = "from generator.runtime import WebService, Op"
-
-
-def _direct_price(model_dir) -> np.ndarray:
-    import paddle.inference as pi
-
-    config = pi.Config(str(model_dir))
-    config.enable_new_ir(False)
-    config.disable_mkldnn()
-    predictor = pi.create_predictor(config)
-    handle = predictor.get_input_handle(predictor.get_input_names()[0])
-    handle.copy_from_cpu(np.array([[float(v) for v in X.split(",")]], dtype=np.float32))
-    predictor.run()
-    return predictor.get_output_handle(predictor.get_output_names()[0]).copy_to_cpu()
-
-
-def _numbers(text: str) -> np.ndarray:
-    return np.array([float(v) for v in re.findall(r"-?\d+\.\d*(?:e[-+]?\d+)?", text)])
 
 
 @pytest.fixture(scope="module")
@@ -69,8 +51,8 @@ print(json.dumps({{'err_no': ret.err_no, 'key': list(ret.key), 'value': list(ret
     assert proc.returncode == 0, proc.stderr
     reply = json.loads(proc.stdout.strip().splitlines()[-1])
     assert reply["err_no"] == 0 and reply["key"] == ["price"]
-    expected = _direct_price(uci_service["dir"] / "uci_housing_model")
-    np.testing.assert_allclose(_numbers(reply["value"][0]), expected.ravel(), rtol=1e-5)
+    expected = direct_price(uci_service["dir"] / "uci_housing_model")
+    np.testing.assert_allclose(numbers(reply["value"][0]), expected.ravel(), rtol=1e-5)
 
 
 def test_http_request_as_in_test_uci_pipeline(uci_service):
@@ -80,8 +62,8 @@ def test_http_request_as_in_test_uci_pipeline(uci_service):
     body = r.json()
     assert set(body) == {"err_no", "err_msg", "key", "value", "tensors"}
     assert body["err_no"] == 0
-    expected = _direct_price(uci_service["dir"] / "uci_housing_model")
-    np.testing.assert_allclose(_numbers(body["value"][0]), expected.ravel(), rtol=1e-5)
+    expected = direct_price(uci_service["dir"] / "uci_housing_model")
+    np.testing.assert_allclose(numbers(body["value"][0]), expected.ravel(), rtol=1e-5)
 
 
 def test_two_rows_in_one_request_and_bad_input_keeps_serving(uci_service):
@@ -93,7 +75,7 @@ def test_two_rows_in_one_request_and_bad_input_keeps_serving(uci_service):
     assert "UciOp.preprocess" in err["err_msg"] and "oops" in err["err_msg"]
     both = requests.post(url, data=json.dumps({"key": ["x"], "value": [X + ";" + X]}), timeout=10)
     assert both.json()["err_no"] == 0
-    assert len(_numbers(both.json()["value"][0])) == 2
+    assert len(numbers(both.json()["value"][0])) == 2
 
 
 def test_sigterm_drains_and_exits_zero(uci_service):

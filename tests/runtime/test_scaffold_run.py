@@ -16,32 +16,15 @@ import pytest
 import requests
 
 from tests.helpers.services import REPO_ROOT, free_port, service_env, start_service, stop_service
+from tests.helpers.uci import UCI_X, direct_price, numbers
 
-X = ("0.0137, -0.1136, 0.2553, -0.0692, 0.0582, -0.0727, -0.1583, -0.0584, 0.6283, 0.4919, "
-     "0.1856, 0.0795, -0.0332")
+X = UCI_X
 SCAFFOLD = ["-c", "from generator.cli import main; main()", "run"]
 
 
 def _scaffold_run(args: list[str], cwd: Path, timeout: float = 60) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, *SCAFFOLD, *args], cwd=cwd, capture_output=True,
                           text=True, timeout=timeout, env=service_env())
-
-
-def _direct_price(model_dir: Path) -> np.ndarray:
-    import paddle.inference as pi
-
-    config = pi.Config(str(model_dir))
-    config.enable_new_ir(False)
-    config.disable_mkldnn()
-    predictor = pi.create_predictor(config)
-    handle = predictor.get_input_handle(predictor.get_input_names()[0])
-    handle.copy_from_cpu(np.array([[float(v) for v in X.split(",")]], dtype=np.float32))
-    predictor.run()
-    return predictor.get_output_handle(predictor.get_output_names()[0]).copy_to_cpu()
-
-
-def _numbers(text: str) -> np.ndarray:
-    return np.array([float(v) for v in re.findall(r"-?\d+\.\d*(?:e[-+]?\d+)?", text)])
 
 
 @pytest.fixture(scope="module")
@@ -62,11 +45,11 @@ def unchanged_uci(serving_wheel_dir, tmp_path_factory):
 
 
 def test_unchanged_official_service_gives_the_direct_paddle_price(unchanged_uci, run_wheel_script):
-    expected = _direct_price(unchanged_uci["dir"] / "uci_housing_model").ravel()
+    expected = direct_price(unchanged_uci["dir"] / "uci_housing_model").ravel()
     url = f"http://127.0.0.1:{unchanged_uci['http']}/uci/prediction"
     body = requests.post(url, data=json.dumps({"key": ["x"], "value": [X]}), timeout=10).json()
     assert body["err_no"] == 0 and body["key"] == ["price"]
-    np.testing.assert_allclose(_numbers(body["value"][0]), expected, rtol=1e-5)
+    np.testing.assert_allclose(numbers(body["value"][0]), expected, rtol=1e-5)
     code = f"""
 import json
 client = PipelineClient()
@@ -78,7 +61,7 @@ print(json.dumps({{'err_no': ret.err_no, 'value': list(ret.value)}}))
     assert proc.returncode == 0, proc.stderr
     reply = json.loads(proc.stdout.strip().splitlines()[-1])
     assert reply["err_no"] == 0
-    np.testing.assert_allclose(_numbers(reply["value"][0]), expected, rtol=1e-5)
+    np.testing.assert_allclose(numbers(reply["value"][0]), expected, rtol=1e-5)
 
 
 def test_unchanged_official_service_drains_on_sigterm(unchanged_uci):
