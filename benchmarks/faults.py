@@ -38,31 +38,10 @@ sys.path.insert(0, str(REPO))
 from generator.runtime import PipelineClient  # noqa: E402
 from tests.helpers.metrics import metric_value  # noqa: E402
 from tests.helpers.services import free_port, service_env, start_service  # noqa: E402
+from tests.runtime.test_faults_workers import SERVICE  # noqa: E402
 
-PID_SERVICE = '''
-import os, sys, time
-from generator.runtime import Op, WebService
-
-class PidOp(Op):
-    def preprocess(self, input_dicts, data_id, log_id):
-        (_, d), = input_dicts.items()
-        time.sleep(float(d.get("sleep", "0")))
-        if "x" in d:
-            float(d["x"])
-        return {"pid": str(os.getpid())}, False, None, ""
-
-    def postprocess(self, input_dicts, fetch_dict, data_id, log_id):
-        return {"pid": fetch_dict["pid"]}, None, ""
-
-class Svc(WebService):
-    def get_pipeline_response(self, read_op):
-        return PidOp(name="pid", input_ops=[read_op])
-
-if __name__ == "__main__":
-    svc = Svc(name="pid")
-    svc.prepare_pipeline_config(sys.argv[1])
-    svc.run_service()
-'''
+#: the model-less service of the fault tests: sleeps on request, answers its pid
+PID_SERVICE = SERVICE
 
 CLS_SERVICE = '''
 import sys
