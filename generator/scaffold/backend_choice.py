@@ -248,8 +248,9 @@ def _convert_onnx(server: Path) -> str:
     if onednn_workaround_passes(find_model_files(server)):
         # measured: paddle2onnx 2.1.0 fails on f64 nearest_interp.scale and writes LeakyRelu
         # with a garbage alpha (Paddle2ONNX#1646); not worth a conversion that cannot pass
-        return ("not converted: the PIR program stores attributes as doubles (leaky_relu, "
-                "nearest_interp), which paddle2onnx 2.1.0 cannot convert correctly")
+        return ("not converted: the PIR program stores some attributes as doubles (e.g. "
+                "leaky_relu slopes, interpolation scales), which paddle2onnx 2.1.0 cannot "
+                "convert correctly")
     try:
         convert_to_onnx(server, server / "model.onnx")
     except ExportError as exc:

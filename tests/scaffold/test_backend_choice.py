@@ -116,7 +116,8 @@ def test_backend_onnxruntime_on_a_detector_is_refused_with_the_reason(tmp_path):
     res = scaffold("new", "--config", str(YOLO), "-o", "model.args.image_shape=[3,64,64]",
                    "--output", str(out), "--no-vendor", "--backend", "onnxruntime")
     assert res.exit_code != 0
-    assert "--backend onnxruntime" in res.output and "nearest_interp" in res.output
+    assert "--backend onnxruntime" in res.output and "doubles" in res.output \
+        and "paddle2onnx" in res.output
     assert not out.exists()
 
 
@@ -177,3 +178,32 @@ def test_parity_of_arrays_is_relative_to_the_output_scale():
     assert outputs_equivalent({"map": flipped}, labels)[0]
     flipped[:5] = 1
     assert not outputs_equivalent({"map": flipped}, labels)[0]
+
+
+@pytest.mark.slow
+def test_backend_onnxruntime_serves_a_classifier_with_paddles_results(tmp_path):
+    pytest.importorskip("paddle2onnx", reason="the onnx extra is not installed")
+    pytest.importorskip("onnxruntime", reason="the onnx extra is not installed")
+    from scaffold_helpers import SERVICES
+
+    config, opts = SERVICES["classification"]
+    out = tmp_path / "cls"
+    res = scaffold("new", "--config", str(config), *[a for o in opts for a in ("-o", o)],
+                   "--output", str(out), "--no-vendor", "--backend", "onnxruntime")
+    assert res.exit_code == 0, res.output
+    conf = yaml.safe_load((out / "config.yml").read_text())["op"]["classification"]
+    assert conf["local_service_conf"]["backend"] == "onnxruntime"
+    assert conf["concurrency"] == 2  # ONNX Runtime releases the GIL
+    assert (out / "serving_server" / "model.onnx").is_file()
+
+    def top(**backend):
+        op = OPS_BY_TASK["classification"](name="classification",
+                                           deploy_config=out / "infer_cfg.yml",
+                                           labels=out / "label_list.txt", top_k=3)
+        return LocalService(op, out / "serving_server", **backend).predict_images(
+            {"image": IMAGE.read_bytes()})["image"]
+
+    got, want = top(backend="onnxruntime"), top(backend="paddle", use_mkldnn=False)
+    assert [g["category_id"] for g in got] == [w["category_id"] for w in want]
+    np.testing.assert_allclose([g["score"] for g in got], [w["score"] for w in want],
+                               rtol=1e-4, atol=1e-6)
