@@ -16,7 +16,8 @@ import requests
 from generator.runtime.device_fallback import DevicePolicy, paddle_has_cuda, paddle_version
 from generator.runtime.errors import PipelineConfigError
 from tests.helpers.services import free_port, read_log, start_service, stop_service
-from tests.runtime.test_scaffold_run import SCAFFOLD, X, _direct_price, _numbers, _scaffold_run
+from tests.helpers.uci import direct_price, numbers
+from tests.runtime.test_scaffold_run import SCAFFOLD, X, _scaffold_run
 
 cpu_only = pytest.mark.skipif(paddle_has_cuda(), reason="Paddle here is a CUDA build")
 
@@ -77,8 +78,8 @@ def test_official_gpu_config_runs_on_cpu_with_one_warning(serving_wheel_dir, tmp
         body = requests.post(f"http://127.0.0.1:{http}/uci/prediction",
                              data=json.dumps({"key": ["x"], "value": [X]}), timeout=10).json()
         assert body["err_no"] == 0
-        expected = _direct_price(tmp_path / "uci_housing_model").ravel()
-        np.testing.assert_allclose(_numbers(body["value"][0]), expected, rtol=1e-5)
+        expected = direct_price(tmp_path / "uci_housing_model").ravel()
+        np.testing.assert_allclose(numbers(body["value"][0]), expected, rtol=1e-5)
     finally:
         assert stop_service(proc) == 0
     log = read_log(proc)
