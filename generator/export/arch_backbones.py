@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from generator.export.errors import ConfigError
+from generator.export.errors import ConfigError, did_you_mean
 
 #: backbone name -> family ("resnet" | "mobilenet_v3")
 BACKBONES: dict[str, str] = {
@@ -23,7 +23,6 @@ BACKBONES: dict[str, str] = {
 
 def check_backbone(name: Any, where: str) -> str:
     """Return `name` if it is a supported backbone, else raise ConfigError listing them."""
-    from generator.export.native_config import did_you_mean
 
     if not isinstance(name, str) or name not in BACKBONES:
         raise ConfigError(

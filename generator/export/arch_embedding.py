@@ -29,7 +29,7 @@ from typing import Any
 from generator.export import legacy_ops
 from generator.export.arch_backbones import BACKBONES, build_backbone, check_backbone
 from generator.export.arch_segmentation import parse_input_size
-from generator.export.errors import ConfigError
+from generator.export.errors import ConfigError, did_you_mean
 from generator.models import ARCHITECTURES, BuiltModel, register_architecture
 
 ARCH_NAME = "reid_embedding"
@@ -107,7 +107,6 @@ def build(model: dict[str, Any], config: dict[str, Any]) -> BuiltModel:
     from paddle.static import InputSpec
 
     from generator.export import infer_cfg as infer_cfg_mod
-    from generator.export.native_config import did_you_mean
 
     args = dict(model.get("args") or {})
     unknown = [k for k in args if k not in _ARGS]

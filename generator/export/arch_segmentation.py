@@ -26,7 +26,7 @@ from __future__ import annotations
 from typing import Any
 
 from generator.export.arch_backbones import build_backbone, check_backbone
-from generator.export.errors import ConfigError
+from generator.export.errors import ConfigError, did_you_mean
 from generator.export.legacy_ops import argmax, sigmoid_layer
 from generator.models import ARCHITECTURES, BuiltModel, register_architecture
 
@@ -49,7 +49,6 @@ def parse_input_size(value: Any, where: str) -> tuple[int | None, int | None]:
 
 
 def _check_args(args: dict[str, Any]) -> None:
-    from generator.export.native_config import did_you_mean
 
     unknown = [k for k in args if k not in _ARGS]
     if unknown:

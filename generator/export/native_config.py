@@ -23,7 +23,6 @@ PaddleDetection configs (top-level `architecture:` or `_BASE_:`) are detected an
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -39,6 +38,7 @@ from generator.export.errors import (
     InputSpecError,
     ModelBuildError,
     WeightsError,
+    did_you_mean,
 )
 from generator.export.overrides import apply_overrides
 from generator.export.progress import step
@@ -111,12 +111,6 @@ def _ppdet_errors() -> Iterator[None]:
         cls = WeightsError if "Weights" in name else ConfigError if "Config" in name \
             else ModelBuildError
         raise cls(str(exc)) from exc
-
-
-def did_you_mean(word: str, choices: list[str] | tuple[str, ...]) -> str:
-    """` (did you mean 'x'?)` when a close match exists, else ''."""
-    match = difflib.get_close_matches(str(word), list(choices), n=1, cutoff=0.6)
-    return f" (did you mean {match[0]!r}?)" if match else ""
 
 
 def _unknown_keys(section: dict, allowed: tuple[str, ...], where: str) -> None:

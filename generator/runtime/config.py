@@ -67,7 +67,7 @@ from generator.runtime.config_schema import (
     UNSUPPORTED_DEVICE_TYPES,
     Key,
 )
-from generator.runtime.errors import PipelineConfigError
+from generator.runtime.errors import ConfigValidationError, PipelineConfigError
 
 __all__ = [
     "KEY_DOCS",
@@ -90,22 +90,6 @@ YML_DICT_SOURCE = "<yml_dict>"
 
 _SHAPE_KEYS = ("min_input_shape", "max_input_shape", "opt_input_shape")
 _SIMILARITY_CUTOFF = 0.8
-
-
-class ConfigValidationError(PipelineConfigError):
-    """One or more problems in a pipeline config. `errors` holds one line per problem, each
-    starting with the source; `str()` lists them all."""
-
-    def __init__(self, source: str, errors: list[str]):
-        self.source = source
-        self.errors = [f"{source}: {line}" for line in errors]
-        if len(self.errors) == 1:
-            message = self.errors[0]
-        else:
-            message = f"{source}: {len(self.errors)} errors in the pipeline config:\n" + "\n".join(
-                f"  {line}" for line in self.errors
-            )
-        super().__init__(message)
 
 
 # --------------------------------------------------------------------------- helpers

@@ -17,7 +17,13 @@ from collections.abc import Callable
 from typing import Any
 
 from generator.runtime.channel_data import ChannelData
-from generator.runtime.errors import CustomException, DagError, ErrorCode
+from generator.runtime.errors import (
+    CustomException,
+    DagError,
+    ErrorCode,
+    format_exception,
+    short_text,
+)
 from generator.runtime.metrics import Metrics
 from generator.runtime.operator import (
     DAG_EXECUTOR_NAME,
@@ -25,8 +31,6 @@ from generator.runtime.operator import (
     Op,
     RequestOp,
     ResponseOp,
-    format_exception,
-    short_text,
 )
 from generator.runtime.workers import ProcessWorkers, ThreadWorkers
 

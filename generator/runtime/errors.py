@@ -1,9 +1,15 @@
-"""Error codes of the Paddle Serving pipeline (`error_catch.CustomExceptionCode`) and the
-runtime's exception hierarchy."""
+"""Error codes of the Paddle Serving pipeline (`error_catch.CustomExceptionCode`), the runtime's
+exception hierarchy, how exception text is quoted, and how the script-facing entry points
+(`WebService`, `PipelineServer`) report a user error: one `error: <stage>: <message>` line on
+stderr and exit status 1, never a traceback.
+
+A leaf: imports nothing from the runtime."""
 
 from __future__ import annotations
 
 import enum
+import sys
+from typing import NoReturn
 
 
 class ErrorCode(enum.IntEnum):
@@ -60,3 +66,50 @@ class CustomException(RuntimeServingError):
         self.code = int(code)
         self.message = message
         self.is_send_to_user = is_send_to_user
+
+
+class ConfigValidationError(PipelineConfigError):
+    """One or more problems in a pipeline config. `errors` holds one line per problem, each
+    starting with the source; `str()` lists them all."""
+
+    def __init__(self, source: str, errors: list[str]):
+        self.source = source
+        self.errors = [f"{source}: {line}" for line in errors]
+        if len(self.errors) == 1:
+            message = self.errors[0]
+        else:
+            message = f"{source}: {len(self.errors)} errors in the pipeline config:\n" + "\n".join(
+                f"  {line}" for line in self.errors
+            )
+        super().__init__(message)
+
+
+#: longest exception text quoted in an err_msg or a log line (a bad request value can be MiBs)
+MAX_QUOTED_CHARS = 300
+
+
+def short_text(text: str, limit: int = MAX_QUOTED_CHARS) -> str:
+    """`text` cut to `limit` characters, saying how long it was."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... ({len(text):,} characters, cut)"
+
+
+def format_exception(exc: BaseException, log_id: int, owner: str, func: str, op_name: str) -> str:
+    """Paddle Serving's ErrorCatch message, plus the Op name and exception type (the exception
+    text is cut to MAX_QUOTED_CHARS)."""
+    message = short_text(str(exc)).replace("'", "").replace('"', "")
+    return (f"Log_id: {log_id}  Raise_msg: {message}  ClassName: {owner}.{func}  "
+            f"FunctionName: {func}  Op: {op_name}  ExceptionType: {type(exc).__name__}")
+
+
+CONFIG_STAGE = "invalid service configuration"
+
+
+START_STAGE = "the service could not start"
+
+
+def exit_with_error(exc: RuntimeServingError, stage: str) -> NoReturn:
+    """Print `error: stage: exc` to stderr and exit 1."""
+    print(f"error: {stage}: {exc}", file=sys.stderr, flush=True)
+    raise SystemExit(1)

@@ -19,7 +19,13 @@ import numpy as np
 
 from generator.runtime import batching
 from generator.runtime.channel_data import ChannelData, ChannelDataType
-from generator.runtime.errors import CustomException, DagError, ErrorCode
+from generator.runtime.errors import (
+    CustomException,
+    DagError,
+    ErrorCode,
+    format_exception,
+    short_text,
+)
 
 _LOGGER = logging.getLogger("generator.runtime")
 
@@ -27,25 +33,6 @@ _LOGGER = logging.getLogger("generator.runtime")
 DAG_EXECUTOR_NAME = "@DAGExecutor"
 
 Item = tuple[int, int, dict]  # (data_id, log_id, input_dicts)
-
-
-#: longest exception text quoted in an err_msg or a log line (a bad request value can be MiBs)
-MAX_QUOTED_CHARS = 300
-
-
-def short_text(text: str, limit: int = MAX_QUOTED_CHARS) -> str:
-    """`text` cut to `limit` characters, saying how long it was."""
-    if len(text) <= limit:
-        return text
-    return f"{text[:limit]}... ({len(text):,} characters, cut)"
-
-
-def format_exception(exc: BaseException, log_id: int, owner: str, func: str, op_name: str) -> str:
-    """Paddle Serving's ErrorCatch message, plus the Op name and exception type (the exception
-    text is cut to MAX_QUOTED_CHARS)."""
-    message = short_text(str(exc)).replace("'", "").replace('"', "")
-    return (f"Log_id: {log_id}  Raise_msg: {message}  ClassName: {owner}.{func}  "
-            f"FunctionName: {func}  Op: {op_name}  ExceptionType: {type(exc).__name__}")
 
 
 def _log_failure(log_id: int, op_name: str, func: str, exc: BaseException) -> None:

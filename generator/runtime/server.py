@@ -19,8 +19,14 @@ import grpc
 from generator.runtime import config as pipeline_config
 from generator.runtime.dag import DagExecutor
 from generator.runtime.device_fallback import DevicePolicy
-from generator.runtime.errors import DagError, ErrorCode, RuntimeServingError
-from generator.runtime.exit_on_error import CONFIG_STAGE, START_STAGE, exit_with_error
+from generator.runtime.errors import (
+    CONFIG_STAGE,
+    START_STAGE,
+    DagError,
+    ErrorCode,
+    RuntimeServingError,
+    exit_with_error,
+)
 from generator.runtime.logs import setup_logging
 from generator.runtime.metrics import Metrics
 from generator.runtime.operator import ResponseOp

@@ -14,8 +14,13 @@ to stderr and exit with status 1 (never a bare traceback).
 
 from __future__ import annotations
 
-from generator.runtime.errors import DagError, RuntimeServingError
-from generator.runtime.exit_on_error import CONFIG_STAGE, START_STAGE, exit_with_error
+from generator.runtime.errors import (
+    CONFIG_STAGE,
+    START_STAGE,
+    DagError,
+    RuntimeServingError,
+    exit_with_error,
+)
 from generator.runtime.operator import Op, RequestOp, ResponseOp
 from generator.runtime.server import PipelineServer
 
