@@ -1,6 +1,6 @@
 """CPU inference backends, measured in one run (ratios; these machines are shared and noisy).
 
-In-process, each backend in its own process (generator.runtime.backends.probe), rounds
+In-process, each backend in its own process (generator.runtime.inference.probe), rounds
 interleaved backend by backend: batch-1 latency (median per round) and best throughput over
 batch sizes, as ratios to Paddle Inference with oneDNN off, plus output parity against it
 (generator.quality.backend_parity), for
@@ -37,8 +37,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from generator.quality.backend_parity import outputs_equivalent  # noqa: E402
-from generator.runtime.backends.probe import measure_backends  # noqa: E402
-from generator.runtime.predictor import PredictorOptions  # noqa: E402
+from generator.runtime.inference.predictor import PredictorOptions  # noqa: E402
+from generator.runtime.inference.probe import measure_backends  # noqa: E402
 from generator.scaffold.backend_choice import by_position, sample_feed  # noqa: E402
 
 IMAGE = REPO / "tests" / "data" / "shapes_320x240.jpg"

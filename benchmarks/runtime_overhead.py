@@ -82,7 +82,7 @@ def save_model(layer, spec, out: Path, aliases: list[str]) -> Path:
 
     layer.eval()
     paddle.jit.save(layer, str(out / "model"), input_spec=spec)
-    from generator.runtime.predictor import LocalPredictor
+    from generator.runtime.inference.predictor import LocalPredictor
 
     raw = LocalPredictor(str(out))
     feeds = [VarInfo(v.name, v.name, DTYPE_TO_CODE["float32"], tuple(s.shape[1:]))
@@ -131,7 +131,7 @@ def bench_linear(work: Path, n: int) -> dict:
     import paddle
 
     from generator.runtime import PipelineClient
-    from generator.runtime.predictor import LocalPredictor
+    from generator.runtime.inference.predictor import LocalPredictor
 
     echo = grpc.server(concurrent.futures.ThreadPoolExecutor(4))
     echo.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(
@@ -211,7 +211,7 @@ def bench_mobilenet(work: Path, seconds: float, threads: int, rounds: int) -> di
     batch) and served throughput, so the machine's drift hits both alike."""
     import paddle
 
-    from generator.runtime.predictor import LocalPredictor
+    from generator.runtime.inference.predictor import LocalPredictor
 
     paddle.seed(0)
     net = paddle.vision.models.mobilenet_v3_small(num_classes=1000)
@@ -279,7 +279,7 @@ def closed_loop(rpc: int, img: np.ndarray, clients: int, warmup_s: float,
     import grpc
 
     from generator.runtime.proto import INFERENCE_METHOD_PATH, Request, Response
-    from generator.runtime.tensors import ndarray_to_tensor
+    from generator.runtime.proto.tensors import ndarray_to_tensor
 
     request = Request()
     request.tensors.append(ndarray_to_tensor("image", img, use_bytes=True))

@@ -16,7 +16,7 @@ def command(script: str, args: tuple[str, ...]) -> None:
     `paddle_serving_server`, `paddle_serving_app` and `paddle_serving_client` imports resolved
     to this runtime and NumPy 1's binary `np.fromstring`. Nothing is installed; the service
     file needs no edit. Generated services run the same way."""
-    from generator.runtime.script_runner import ScriptError, run_script
+    from generator.runtime.compat.script_runner import ScriptError, run_script
 
     try:
         run_script(script, args)

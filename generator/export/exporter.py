@@ -335,7 +335,7 @@ def _export_with_ppdet(config_path: Path, final: Path, overrides: list[str], ppd
     from generator.export.native_config import _read_yaml, is_ppdet_config
     from generator.ppdet.errors import PpdetError
     from generator.ppdet.external import run_ppdet_exporter
-    from generator.runtime.model_files import find_model_files
+    from generator.runtime.inference.model_files import find_model_files
     from generator.serving_model.convert import inference_model_to_serving
 
     if not is_ppdet_config(_read_yaml(config_path)):

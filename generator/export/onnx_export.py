@@ -423,7 +423,7 @@ def convert_to_onnx(
     left at `onnx_path` (a previous one is removed too).
     """
     from generator.runtime.errors import PredictorError
-    from generator.runtime.model_files import find_model_files
+    from generator.runtime.inference.model_files import find_model_files
 
     if not (rtol >= 0 and atol >= 0):
         raise OnnxExportError(f"tolerances must be >= 0 (got rtol={rtol}, atol={atol})")

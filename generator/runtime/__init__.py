@@ -6,7 +6,6 @@ Porting a service is one import line:
     from generator.runtime import WebService, Op                   # after
 """
 
-from generator.runtime.channel_data import ChannelData, ChannelDataType
 from generator.runtime.errors import (
     ChannelDataErrcode,
     CustomException,
@@ -14,7 +13,8 @@ from generator.runtime.errors import (
     ErrorCode,
     ProductErrCode,
 )
-from generator.runtime.operator import Op, RequestOp, ResponseOp
+from generator.runtime.pipeline.channel_data import ChannelData, ChannelDataType
+from generator.runtime.pipeline.operator import Op, RequestOp, ResponseOp
 from generator.runtime.server import PipelineServer
 from generator.runtime.web_service import WebService
 
@@ -26,7 +26,7 @@ def __getattr__(name: str):
 
         return PipelineClient
     if name == "LocalPredictor":
-        from generator.runtime.predictor import LocalPredictor
+        from generator.runtime.inference.predictor import LocalPredictor
 
         return LocalPredictor
     raise AttributeError(f"module 'generator.runtime' has no attribute {name!r}")

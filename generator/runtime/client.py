@@ -23,7 +23,7 @@ import grpc
 import numpy as np
 
 from generator.runtime.proto import Request, inference_callable
-from generator.runtime.tensors import ndarray_to_tensor
+from generator.runtime.proto.tensors import ndarray_to_tensor
 
 PROFILE_KEY = "pipeline.profile"
 PROFILE_VALUE = "1"

@@ -21,7 +21,7 @@ from generator.runtime.errors import (
     RuntimeServingError,
     exit_with_error,
 )
-from generator.runtime.operator import Op, RequestOp, ResponseOp
+from generator.runtime.pipeline.operator import Op, RequestOp, ResponseOp
 from generator.runtime.server import PipelineServer
 
 

@@ -5,7 +5,7 @@ Candidates (CPU): Paddle Inference with oneDNN off (the reference), Paddle with 
 PIR program (with the Paddle 3.3.1 pass workarounds) and on the legacy program, OpenVINO on the
 legacy program and ONNX Runtime on a paddle2onnx conversion, each where its package and model
 format are available. All run on the same preprocessed sample image in a probe child process
-(`generator.runtime.backends.probe`: a crash costs a candidate, not `scaffold new`); each is
+(`generator.runtime.inference.probe`: a crash costs a candidate, not `scaffold new`); each is
 compared with the reference by `generator.quality.backend_parity`, and the fastest one that
 matches is written into config.yml with the measured figures.
 """
@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from generator.runtime.backends.probe import ProbeResult, measure_backends
-from generator.runtime.predictor import PredictorOptions
+from generator.runtime.inference.predictor import PredictorOptions
+from generator.runtime.inference.probe import ProbeResult, measure_backends
 from generator.scaffold.errors import ScaffoldConfigError
 
 logger = logging.getLogger(__name__)
@@ -242,8 +242,8 @@ def _convert_onnx(server: Path) -> str:
     """paddle2onnx into `server/model.onnx` behind its parity check; "" or why not."""
     from generator.export.errors import ExportError
     from generator.export.onnx_export import convert_to_onnx
-    from generator.runtime.backends.paddle_backend import onednn_workaround_passes
-    from generator.runtime.model_files import find_model_files
+    from generator.runtime.inference.backends.paddle_backend import onednn_workaround_passes
+    from generator.runtime.inference.model_files import find_model_files
 
     if onednn_workaround_passes(find_model_files(server)):
         # measured: paddle2onnx 2.1.0 fails on f64 nearest_interp.scale and writes LeakyRelu
@@ -283,7 +283,7 @@ def choose_for_service(folder: Path, deploy_file: str, *, requested: str, device
 
     `legacy` is the legacy export of the same model ((server, client) folders), or why there
     is none. GPU services keep Paddle (oneDNN is a CPU library)."""
-    from generator.runtime.model_files import find_model_files
+    from generator.runtime.inference.model_files import find_model_files
 
     server = folder / "serving_server"
     if device != "cpu":
@@ -333,7 +333,7 @@ def compare_service_backends(service_dir: Path) -> str:
     program format, and model.onnx if present), measured as `scaffold new` measures them; the
     backend the service's config.yml uses is named."""
     from generator.quality.service_dir import open_service_dir
-    from generator.runtime.model_files import find_model_files
+    from generator.runtime.inference.model_files import find_model_files
 
     sd = open_service_dir(service_dir)
     kind = find_model_files(sd.model_dir).kind

@@ -150,7 +150,7 @@ def check_model_loads(model_dir: Path, where: str) -> None:
     """Paddle Inference loads the model in `model_dir` (a truncated or mismatched program or
     params file fails here, not when the service starts)."""
     from generator.runtime.errors import RuntimeServingError
-    from generator.runtime.model_files import find_model_files
+    from generator.runtime.inference.model_files import find_model_files
 
     folder = model_dir / "serving_server" if (model_dir / "serving_server").is_dir() \
         else model_dir

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from generator.runtime.errors import ErrorCode
-from generator.runtime.operator import DAG_EXECUTOR_NAME, Op
+from generator.runtime.pipeline.operator import DAG_EXECUTOR_NAME, Op
 
 
 class ServiceCallError(RuntimeError):

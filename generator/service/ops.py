@@ -30,7 +30,7 @@ from generator.preprocess import (
     segmentation_result,
 )
 from generator.runtime.errors import CustomException, ErrorCode
-from generator.runtime.operator import Op
+from generator.runtime.pipeline.operator import Op
 from generator.service.deploy_config import DeployConfig, read_deploy_config, read_labels
 
 _IMAGE_KEY = re.compile(r"^image(?:_(\d+))?$")
@@ -73,7 +73,7 @@ class ImageModelOp(Op):
     def oip_signature(self) -> tuple[list, list]:
         """Open Inference Protocol inputs and outputs of the service: `image`, a BYTES tensor
         of encoded image files (one element per image), and `image`, their JSON results."""
-        from generator.runtime.oip_models import TensorSpec
+        from generator.runtime.protocols.oip.models import TensorSpec
 
         return ([TensorSpec("image", "BYTES", [-1], base64=True)],
                 [TensorSpec("image", "BYTES", [-1])])

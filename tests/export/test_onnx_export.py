@@ -157,7 +157,7 @@ def test_caller_samples_are_used_and_must_be_complete(classifier, tmp_path):
 
 @pytest.mark.slow
 def test_legacy_program_renamed_output_is_mapped_by_position(tmp_path):
-    from generator.runtime.backends.onnxruntime_backend import OnnxRuntimeEngine
+    from generator.runtime.inference.backends.onnxruntime_backend import OnnxRuntimeEngine
 
     m = save_conv_classifier(tmp_path / "leg", fmt="legacy")
     conv = ox.convert_to_onnx(m.model_dir)
@@ -306,7 +306,7 @@ def test_sample_inputs_follow_detector_conventions():
 
 @pytest.mark.slow
 def test_cli_export_format_onnx(tmp_path):
-    from generator.runtime.backends.onnxruntime_backend import OnnxRuntimeEngine
+    from generator.runtime.inference.backends.onnxruntime_backend import OnnxRuntimeEngine
     from generator.serving_model.model_config import read_model_config
     from tests.scaffold.scaffold_helpers import CONFIGS
 

@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 
 from generator.quality.backend_parity import outputs_equivalent
-from generator.runtime.backends.paddle_backend import (
+from generator.runtime.errors import PredictorError
+from generator.runtime.inference.backends.paddle_backend import (
     ONEDNN_DOUBLE_ATTR_PASSES,
     onednn_workaround_passes,
 )
-from generator.runtime.errors import PredictorError
-from generator.runtime.model_files import find_model_files
-from generator.runtime.predictor import LocalPredictor
+from generator.runtime.inference.model_files import find_model_files
+from generator.runtime.inference.predictor import LocalPredictor
 from tests.helpers.tiny_models import save_conv_classifier, save_tiny_yolo, write_serving_server
 
 
@@ -68,7 +68,7 @@ def test_a_real_onednn_crash_in_the_probe_falls_back_to_onednn_off(yolo, caplog)
     probe child dies, the predictor runs oneDNN off, says why, and answers correctly."""
     m = yolo["pir"]
     feed = _feed(m)
-    with caplog.at_level(logging.WARNING, logger="generator.runtime.predictor"):
+    with caplog.at_level(logging.WARNING, logger="generator.runtime.inference.predictor"):
         p = LocalPredictor(m.model_dir, use_mkldnn=True, onednn_workarounds=False)
     assert "SIGSEGV" in p.fallback_reason
     assert p.backend == "paddle" and p.options.use_mkldnn is False

@@ -11,7 +11,7 @@ import pytest
 
 from generator.runtime.client import PipelineClient, PipelinePredictFuture, grpc_target, local_ip
 from generator.runtime.proto import Request, Response, inference_callable, pipeline_service_handler
-from generator.runtime.tensors import tensor_to_value
+from generator.runtime.proto.tensors import tensor_to_value
 
 
 def echo_inference(request, context: grpc.ServicerContext):

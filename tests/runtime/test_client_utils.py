@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from generator.runtime.client_utils import MultiThreadRunner, benchmark_args, show_latency
+from generator.runtime.compat.client_utils import MultiThreadRunner, benchmark_args, show_latency
 
 
 def _work(idx: int, resource: dict) -> list[list]:

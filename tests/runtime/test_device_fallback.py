@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 import requests
 
-from generator.runtime.device_fallback import DevicePolicy, paddle_has_cuda, paddle_version
 from generator.runtime.errors import PipelineConfigError
+from generator.runtime.inference.devices import DevicePolicy, paddle_has_cuda, paddle_version
 from tests.helpers.services import free_port, read_log, start_service, stop_service
 from tests.helpers.uci import direct_price, numbers
 from tests.runtime.test_scaffold_run import SCAFFOLD, X, _scaffold_run

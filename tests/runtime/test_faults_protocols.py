@@ -15,8 +15,8 @@ import requests
 import yaml
 
 from generator.runtime import PipelineClient
-from generator.runtime.grpc_guard import PIPELINE_METHOD
 from generator.runtime.proto import Request
+from generator.runtime.protocols.grpc_guard import PIPELINE_METHOD
 from tests.helpers.services import start_service, stop_service
 from tests.runtime.test_faults_workers import metric, predict, wait_for, write_service
 

@@ -14,14 +14,14 @@ import numpy as np
 import pytest
 import requests
 
-from generator.runtime.http_gateway import (
+from generator.runtime.proto import Request, Response, Tensor
+from generator.runtime.proto.tensors import ndarray_to_tensor, tensor_to_value
+from generator.runtime.protocols.http.gateway import (
     HttpGateway,
     JsonMappingError,
     request_from_json,
     response_to_json,
 )
-from generator.runtime.proto import Request, Response, Tensor
-from generator.runtime.tensors import ndarray_to_tensor, tensor_to_value
 
 # ---------------------------------------------------------------------------------------------
 # JSON -> Request

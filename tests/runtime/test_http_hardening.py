@@ -12,8 +12,8 @@ import time
 import pytest
 import requests
 
-from generator.runtime.http_gateway import HttpGateway, Limits
 from generator.runtime.proto import Response
+from generator.runtime.protocols.http.gateway import HttpGateway, Limits
 
 
 def echo(request):

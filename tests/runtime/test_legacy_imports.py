@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from generator.runtime import legacy_imports
+from generator.runtime.compat import legacy_imports
 from generator.runtime.reader.unavailable import ReaderNotAvailableError
 from tests.helpers.serving_app_wheel import app_wheel_dir
 

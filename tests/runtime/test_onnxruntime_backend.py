@@ -15,9 +15,9 @@ pytest.importorskip("onnxruntime", reason="onnxruntime not installed (pip instal
 pytest.importorskip("paddle2onnx", reason="paddle2onnx not installed (pip install paddle2onnx)")
 
 from generator.export import onnx_export as ox  # noqa: E402
-from generator.runtime.backends.base import BACKENDS, TensorInfo  # noqa: E402
-from generator.runtime.backends.onnxruntime_backend import OnnxRuntimeEngine  # noqa: E402
 from generator.runtime.errors import PredictorError  # noqa: E402
+from generator.runtime.inference.backends.base import BACKENDS, TensorInfo  # noqa: E402
+from generator.runtime.inference.backends.onnxruntime_backend import OnnxRuntimeEngine  # noqa: E402
 from tests.helpers.tiny_models import save_conv_classifier, save_tiny_detector  # noqa: E402
 
 

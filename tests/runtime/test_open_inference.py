@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import requests
 
-from generator.runtime.predictor import LocalPredictor
+from generator.runtime.inference.predictor import LocalPredictor
 from tests.helpers.classifier_service import start_classifier_service
 
 httpclient = pytest.importorskip("tritonclient.http")
@@ -128,7 +128,7 @@ def test_errors_follow_the_protocol(server, clients) -> None:
 def test_grpc_schema_matches_tritonclients() -> None:
     from tritonclient.grpc import service_pb2
 
-    from generator.runtime.oip_proto import MESSAGES
+    from generator.runtime.protocols.oip.messages import MESSAGES
 
     for name, cls in MESSAGES.items():
         theirs = service_pb2.DESCRIPTOR.message_types_by_name[name]

@@ -12,8 +12,12 @@ import numpy as np
 import pytest
 
 from generator.runtime.errors import PredictorError
-from generator.runtime.model_files import find_model_files
-from generator.runtime.predictor import LocalPredictor, PredictorOptions, build_inference_config
+from generator.runtime.inference.model_files import find_model_files
+from generator.runtime.inference.predictor import (
+    LocalPredictor,
+    PredictorOptions,
+    build_inference_config,
+)
 from generator.serving_model import read_model_config
 from tests.helpers.tiny_models import (
     SavedModel,
@@ -255,7 +259,7 @@ def test_positional_fetch_fallback(uci_predictor, linear):
 
 def test_bare_model_uses_own_names(tmp_path, caplog):
     m = save_linear_model(tmp_path / "bare", fmt="pir")
-    with caplog.at_level(logging.WARNING, logger="generator.runtime.predictor"):
+    with caplog.at_level(logging.WARNING, logger="generator.runtime.inference.predictor"):
         p = LocalPredictor(m.model_dir)
     assert "no serving_server_conf.prototxt" in caplog.text
     assert p.feed_names == ["x"] and p.fetch_names == m.output_names

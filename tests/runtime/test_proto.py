@@ -18,7 +18,7 @@ from generator.runtime.proto import (
     Response,
     Tensor,
 )
-from generator.runtime.tensors import ndarray_to_tensor, tensor_to_value
+from generator.runtime.proto.tensors import ndarray_to_tensor, tensor_to_value
 
 # (field, number, FieldDescriptor type, repeated) from the fact sheet 3.1
 EXPECTED_FIELDS = {

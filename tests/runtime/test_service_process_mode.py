@@ -16,7 +16,7 @@ import requests
 import yaml
 
 from generator.runtime import PipelineClient
-from generator.runtime.predictor import LocalPredictor
+from generator.runtime.inference.predictor import LocalPredictor
 from tests.helpers.services import free_port, service_env, start_service, stop_service
 from tests.helpers.tiny_models import save_linear_model, write_serving_server
 

@@ -15,7 +15,7 @@ import pytest
 import requests
 
 from generator.runtime import Op, PipelineClient, WebService
-from generator.runtime.predictor import LocalPredictor
+from generator.runtime.inference.predictor import LocalPredictor
 from tests.helpers.metrics import metric_value
 from tests.helpers.services import free_port
 from tests.helpers.tiny_models import save_linear_model, save_tiny_detector, write_serving_server

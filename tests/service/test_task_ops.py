@@ -14,7 +14,7 @@ import yaml
 
 from generator.preprocess import build_preprocess, decode_rgb, make_feed
 from generator.runtime import PipelineClient, WebService
-from generator.runtime.predictor import LocalPredictor
+from generator.runtime.inference.predictor import LocalPredictor
 from generator.service import (
     ClassificationOp,
     DetectionOp,

@@ -29,7 +29,7 @@ def _fromstring(string: Any, dtype: Any = float, count: int = -1, *, sep: str = 
 
 
 _fromstring.__doc__ = ("numpy.fromstring with NumPy 1's binary mode for bytes (installed by "
-                       "scaffold run; see generator.runtime.numpy_legacy).")
+                       "scaffold run; see generator.runtime.compat.numpy_legacy).")
 
 
 def install() -> None:

@@ -16,7 +16,7 @@ import traceback
 from collections.abc import Sequence
 from pathlib import Path
 
-from generator.runtime import legacy_imports, numpy_legacy
+from generator.runtime.compat import legacy_imports, numpy_legacy
 
 __all__ = ["ScriptError", "run_script"]
 

@@ -54,7 +54,7 @@ from typing import Any
 
 import yaml
 
-from generator.runtime.config_schema import (
+from generator.runtime.config.schema import (
     DAG_KEYS,
     IGNORED_KEYS,
     KEY_DOCS,

@@ -16,7 +16,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from generator.runtime.channel_data import ChannelData
 from generator.runtime.errors import (
     CustomException,
     DagError,
@@ -24,15 +23,16 @@ from generator.runtime.errors import (
     format_exception,
     short_text,
 )
+from generator.runtime.executor.threads import ProcessWorkers, ThreadWorkers
 from generator.runtime.metrics import Metrics
-from generator.runtime.operator import (
+from generator.runtime.pipeline.channel_data import ChannelData
+from generator.runtime.pipeline.operator import (
     DAG_EXECUTOR_NAME,
     Item,
     Op,
     RequestOp,
     ResponseOp,
 )
-from generator.runtime.workers import ProcessWorkers, ThreadWorkers
 
 _LOGGER = logging.getLogger("generator.runtime")
 #: longest err_msg a response carries

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 from generator.runtime.errors import RuntimeServingError
-from generator.runtime.supervision import FLAP_WINDOW_S, DeathHistory, die_with_parent
+from generator.runtime.executor.supervision import FLAP_WINDOW_S, DeathHistory, die_with_parent
 
 _LOGGER = logging.getLogger("generator.runtime")
 

@@ -24,10 +24,10 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
-from generator.runtime.channel_data import ChannelData
 from generator.runtime.errors import DagError, ErrorCode, PredictorError
-from generator.runtime.operator import Item, Op
-from generator.runtime.supervision import DeathHistory, die_with_parent, exit_description
+from generator.runtime.executor.supervision import DeathHistory, die_with_parent, exit_description
+from generator.runtime.pipeline.channel_data import ChannelData
+from generator.runtime.pipeline.operator import Item, Op
 
 _LOGGER = logging.getLogger("generator.runtime")
 
@@ -69,7 +69,7 @@ def _child_main(op: Op, idx: int, conn, device: str, device_id: int, parent: int
 
 
 def _default_prepare(op: Op) -> None:
-    from generator.runtime.workers import prepare_op
+    from generator.runtime.executor.threads import prepare_op
 
     prepare_op(op)
 
@@ -226,7 +226,7 @@ class ProcessWorkers:
         return None
 
     def _dispatch(self) -> None:
-        from generator.runtime.workers import next_batch
+        from generator.runtime.executor.threads import next_batch
 
         op = self.op
         while True:

@@ -22,8 +22,8 @@ from typing import Any
 import numpy as np
 
 from generator.runtime.errors import DagError, PredictorError
-from generator.runtime.operator import Item, Op
-from generator.runtime.process_workers import ProcessWorkers
+from generator.runtime.executor.processes import ProcessWorkers
+from generator.runtime.pipeline.operator import Item, Op
 
 __all__ = ["ProcessWorkers", "ThreadWorkers", "next_batch", "prepare_op", "warm_up"]
 

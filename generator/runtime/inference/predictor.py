@@ -2,7 +2,7 @@
 
 `LocalPredictor` loads a model folder (any layout `find_model_files` knows), reads the
 `serving_server_conf.prototxt` next to it for alias names and dtypes, and runs the model on an
-inference backend (`generator.runtime.backends`: Paddle Inference by default, OpenVINO or ONNX
+inference backend (`generator.runtime.inference.backends`: Paddle Inference by default, OpenVINO or ONNX
 Runtime by `backend:`). Aliases, dtype casts, LoD keys and fetch selection are handled here, the
 same for every backend. `build_inference_config` (in `backends.paddle_backend`) is the single
 place where `local_service_conf` options become `paddle.inference.Config` calls.
@@ -24,10 +24,10 @@ from typing import Any
 
 import numpy as np
 
-from generator.runtime.backends import BACKENDS, Engine, create_engine
-from generator.runtime.backends.paddle_backend import PRECISIONS, build_inference_config
 from generator.runtime.errors import PredictorError
-from generator.runtime.model_files import ModelFiles, find_model_files, list_dir
+from generator.runtime.inference.backends import BACKENDS, Engine, create_engine
+from generator.runtime.inference.backends.paddle_backend import PRECISIONS, build_inference_config
+from generator.runtime.inference.model_files import ModelFiles, find_model_files, list_dir
 from generator.serving_model import DTYPE_TO_CODE, ModelConfigError, VarInfo, read_model_config
 
 __all__ = [
@@ -133,7 +133,7 @@ class _Feed:
 def _probe_once(files: ModelFiles, options: PredictorOptions) -> str:
     """Run the child-process probe once per (program, options) and process; returns the
     reason to fall back ("" when the backend built and ran)."""
-    from generator.runtime.backends.probe import probe_backend
+    from generator.runtime.inference.probe import probe_backend
 
     key = (str(files.model_file or files.model_dir), repr(options))
     with _PROBE_LOCK:

@@ -5,7 +5,7 @@ or `scaffold new` down with it.
 Two uses: `probe_backend` (start-up: does it build and run at all?) and `measure_backends`
 (`scaffold new`, `scaffold bench --backends`: time candidates on given inputs and return their
 outputs).
-The child is `python -m generator.runtime.backends.probe`, which reads one JSON request on
+The child is `python -m generator.runtime.inference.probe`, which reads one JSON request on
 stdin and prints one marker line with the JSON result.
 """
 
@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
-    from generator.runtime.predictor import PredictorOptions
+    from generator.runtime.inference.predictor import PredictorOptions
 
 RESULT_MARKER = "@@probe-result@@ "
 #: Seconds a probe may take before it counts as failed (loading + a few runs of a big model).
@@ -81,7 +81,7 @@ def _run_child(request: dict[str, Any], timeout_s: float, *, stream: bool = Fals
     env.setdefault("GLOG_minloglevel", "2")
     failure = ""
     try:
-        proc = subprocess.run([sys.executable, "-m", "generator.runtime.backends.probe"],
+        proc = subprocess.run([sys.executable, "-m", "generator.runtime.inference.probe"],
                               input=json.dumps(request), capture_output=True, text=True,
                               timeout=timeout_s, env=env, check=False)
         stdout, stderr, code = proc.stdout, proc.stderr, proc.returncode
@@ -151,7 +151,7 @@ def measure_backends(candidates: list[tuple[str | Path, PredictorOptions]],
 def _serve_request(request: dict[str, Any]) -> dict[str, Any]:
     """Start-up probe: build and warm up; a failure the reference shares is not the backend's."""
     from generator.runtime.errors import PredictorError
-    from generator.runtime.predictor import LocalPredictor
+    from generator.runtime.inference.predictor import LocalPredictor
 
     try:
         predictor = LocalPredictor(request["model_dir"], **request["options"])
@@ -170,7 +170,7 @@ def _serve_request(request: dict[str, Any]) -> dict[str, Any]:
 def _measure(candidate: dict[str, Any], feed: dict[str, np.ndarray], request: dict[str, Any]
              ) -> dict[str, Any]:
     from generator.runtime.errors import PredictorError
-    from generator.runtime.predictor import LocalPredictor
+    from generator.runtime.inference.predictor import LocalPredictor
 
     index = candidate["index"]
     try:

@@ -1,7 +1,7 @@
 """`Op`, `RequestOp` and `ResponseOp` with Paddle Serving 0.9's API and semantics.
 
 Override `init_op`, `preprocess`, `process` (rarely) and `postprocess` exactly as in Paddle
-Serving; see `generator.runtime.dag` for how Ops are scheduled.
+Serving; see `generator.runtime.executor.dag` for how Ops are scheduled.
 """
 
 from __future__ import annotations
@@ -17,8 +17,6 @@ from typing import Any
 
 import numpy as np
 
-from generator.runtime import batching
-from generator.runtime.channel_data import ChannelData, ChannelDataType
 from generator.runtime.errors import (
     CustomException,
     DagError,
@@ -26,6 +24,8 @@ from generator.runtime.errors import (
     format_exception,
     short_text,
 )
+from generator.runtime.pipeline import batching
+from generator.runtime.pipeline.channel_data import ChannelData, ChannelDataType
 
 _LOGGER = logging.getLogger("generator.runtime")
 
@@ -157,7 +157,7 @@ class Op:
 
     # ----------------------------------------------------------------- model
     def _build_client(self, device: str, device_id: int) -> Any:
-        from generator.runtime.predictor import LocalPredictor
+        from generator.runtime.inference.predictor import LocalPredictor
 
         self.set_dynamic_shape_info()
         info = self.dynamic_shape_info or {}
@@ -390,7 +390,7 @@ class RequestOp(Op):
 
     def unpack_request_package(self, request):
         """Returns (dict_data, log_id, prod_errcode, prod_errinfo)."""
-        from generator.runtime.tensors import tensor_to_value
+        from generator.runtime.proto.tensors import tensor_to_value
 
         if len(request.value) < len(request.key):
             raise CustomException(
@@ -436,7 +436,7 @@ class ResponseOp(Op):
         if code == ErrorCode.OK:
             data = channeldata.parse()
             if channeldata.datatype == ChannelDataType.CHANNEL_NPDATA and self.is_pack_tensor:
-                from generator.runtime.tensors import ndarray_to_tensor
+                from generator.runtime.proto.tensors import ndarray_to_tensor
 
                 for name, var in data.items():
                     resp.tensors.append(ndarray_to_tensor(name, var))

@@ -30,7 +30,7 @@ download: where Paddle Serving fetched a default vocabulary, a missing file is a
 The modules of `paddle_serving_app.reader` map to: `image_reader` -> this package,
 `functional`, `ocr_reader`, `tokenization`, `batching` -> `text_batching`, `reader` and
 `bert_base_reader` / `chinese_bert_reader` -> `bert_reader`, `imdb_reader`, `lac_reader`,
-`senta_reader`, `pptsn_reader` -> `video_reader` (see `generator.runtime.legacy_imports`).
+`senta_reader`, `pptsn_reader` -> `video_reader` (see `generator.runtime.compat.legacy_imports`).
 
 Deliberate differences: `URL2Image` refuses to fetch unless `URL2Image(allow_network=True)` or
 `SCAFFOLD_ALLOW_URL_FETCH=1`; `DetectionPadStride` always returns `(im, im_info)`;

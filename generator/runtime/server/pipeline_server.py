@@ -17,8 +17,6 @@ from typing import Any
 import grpc
 
 from generator.runtime import config as pipeline_config
-from generator.runtime.dag import DagExecutor
-from generator.runtime.device_fallback import DevicePolicy
 from generator.runtime.errors import (
     CONFIG_STAGE,
     START_STAGE,
@@ -27,9 +25,11 @@ from generator.runtime.errors import (
     RuntimeServingError,
     exit_with_error,
 )
+from generator.runtime.executor.dag import DagExecutor
+from generator.runtime.inference.devices import DevicePolicy
 from generator.runtime.logs import setup_logging
 from generator.runtime.metrics import Metrics
-from generator.runtime.operator import ResponseOp
+from generator.runtime.pipeline.operator import ResponseOp
 
 _LOGGER = logging.getLogger("generator.runtime")
 
@@ -206,7 +206,7 @@ class PipelineServer:
         routes = {"/health/live": live, "/health/ready": ready, "/metrics": metrics}
         if self.models is not None:  # OpenAPI (/openapi.json, /docs) and the try page (/)
             from generator import __version__
-            from generator.runtime.web_pages import web_routes
+            from generator.runtime.protocols.http.pages import web_routes
 
             ops = self._dag.ops if self._dag is not None else []
             routes.update(web_routes(self._name or "default", __version__, self.models,
@@ -215,11 +215,11 @@ class PipelineServer:
 
     def start(self, reuse_port: bool = False) -> None:
         """Build the DAG (predictors, workers), then open the gRPC and HTTP ports. Non-blocking."""
-        from generator.runtime.grpc_guard import REFUSAL_THREADS, GrpcGuard, default_limit
-        from generator.runtime.http_gateway import HttpGateway, Limits
-        from generator.runtime.oip_grpc import OipGrpcService
-        from generator.runtime.oip_rest import OipRestRouter
         from generator.runtime.proto import pipeline_service_handler
+        from generator.runtime.protocols.grpc_guard import REFUSAL_THREADS, GrpcGuard, default_limit
+        from generator.runtime.protocols.http.gateway import HttpGateway, Limits
+        from generator.runtime.protocols.oip.grpc_service import OipGrpcService
+        from generator.runtime.protocols.oip.rest import OipRestRouter
 
         conf = self.config
         if self._dag is None or self._dag.ready:  # not prepared, or started once already
@@ -284,7 +284,7 @@ class PipelineServer:
     def _model_registry(self) -> Any:
         """The Open Inference Protocol models: `{name}` (the pipeline), `{name}-model`."""
         from generator import __version__
-        from generator.runtime.oip_models import build_registry
+        from generator.runtime.protocols.oip.models import build_registry
 
         return build_registry(self._name or "default",
                               lambda request: self._inference(request, None, "oip"), self._ready,
@@ -387,7 +387,7 @@ class PipelineServer:
     def _run_workers(self) -> None:
         """`build_dag_each_worker`: `worker_num` supervised forked processes, each with its own
         DAG and servers on the same ports (SO_REUSEPORT); see `dag_workers`."""
-        from generator.runtime.dag_workers import ForkedWorkers
+        from generator.runtime.executor.forked import ForkedWorkers
 
         def serve(idx: int, workers: ForkedWorkers) -> int:
             stop = threading.Event()

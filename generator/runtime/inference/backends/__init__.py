@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from generator.runtime.backends.base import BACKENDS, Engine, Output, TensorInfo
 from generator.runtime.errors import PredictorError
-from generator.runtime.model_files import ModelFiles
+from generator.runtime.inference.backends.base import BACKENDS, Engine, Output, TensorInfo
+from generator.runtime.inference.model_files import ModelFiles
 
 if TYPE_CHECKING:
-    from generator.runtime.predictor import PredictorOptions
+    from generator.runtime.inference.predictor import PredictorOptions
 
 __all__ = ["BACKENDS", "Engine", "Output", "TensorInfo", "create_engine"]
 
@@ -23,18 +23,18 @@ def create_engine(files: ModelFiles, options: PredictorOptions) -> Engine:
     `PredictorError` for a missing package or an unsuitable model format)."""
     backend = options.backend
     if backend == "paddle":
-        from generator.runtime.backends.paddle_backend import PaddleEngine
+        from generator.runtime.inference.backends.paddle_backend import PaddleEngine
 
         return PaddleEngine(files, options)
     if options.device != "cpu":
         raise PredictorError(f"backend {backend} runs on CPU only; set backend: paddle for "
                              f"device {options.device!r}")
     if backend == "openvino":
-        from generator.runtime.backends.openvino_backend import OpenVINOEngine
+        from generator.runtime.inference.backends.openvino_backend import OpenVINOEngine
 
         return OpenVINOEngine(files, options)
     if backend == "onnxruntime":
-        from generator.runtime.backends.onnxruntime_backend import OnnxRuntimeEngine
+        from generator.runtime.inference.backends.onnxruntime_backend import OnnxRuntimeEngine
 
         return OnnxRuntimeEngine(files.model_dir, thread_num=options.thread_num,
                                  precision=options.precision)

@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from generator.runtime.backends.base import FixedSignature, Output, TensorInfo
 from generator.runtime.errors import PredictorError
+from generator.runtime.inference.backends.base import FixedSignature, Output, TensorInfo
 
 #: The file the engine loads from the model directory.
 ONNX_FILENAME = "model.onnx"

@@ -14,12 +14,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from generator.runtime.backends.base import FixedSignature, Output, TensorInfo
 from generator.runtime.errors import PredictorError
-from generator.runtime.model_files import ModelFiles
+from generator.runtime.inference.backends.base import FixedSignature, Output, TensorInfo
+from generator.runtime.inference.model_files import ModelFiles
 
 if TYPE_CHECKING:
-    from generator.runtime.predictor import PredictorOptions
+    from generator.runtime.inference.predictor import PredictorOptions
 
 PRECISION_HINTS = {"fp32": "f32", "bf16": "bf16"}
 _CACHE: dict[tuple[Any, ...], Any] = {}

@@ -24,13 +24,16 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import unquote
 
-from generator.runtime.http_json import (
+from generator.runtime.protocols.http.connection import (
+    GRPC_INVALID_ARGUMENT,
+    GRPC_RESOURCE_EXHAUSTED,
+)
+from generator.runtime.protocols.http.pipeline_json import (
     JsonMappingError,
     error_json,
     request_from_json,
     response_to_json,
 )
-from generator.runtime.http_protocol import GRPC_INVALID_ARGUMENT, GRPC_RESOURCE_EXHAUSTED
 
 _LOGGER = logging.getLogger(__name__)
 

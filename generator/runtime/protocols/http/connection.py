@@ -22,7 +22,7 @@ from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
-from generator.runtime.http_json import error_json
+from generator.runtime.protocols.http.pipeline_json import error_json
 
 #: grpc status codes used in error bodies (as grpc-gateway does).
 GRPC_INVALID_ARGUMENT = 3

@@ -29,9 +29,13 @@ from typing import Any
 
 import uvicorn
 
-from generator.runtime.http_app import GatewayApp, GetRoute, Router
-from generator.runtime.http_json import JsonMappingError, request_from_json, response_to_json
-from generator.runtime.http_protocol import LimitedHttpToolsProtocol, Limits
+from generator.runtime.protocols.http.app import GatewayApp, GetRoute, Router
+from generator.runtime.protocols.http.connection import LimitedHttpToolsProtocol, Limits
+from generator.runtime.protocols.http.pipeline_json import (
+    JsonMappingError,
+    request_from_json,
+    response_to_json,
+)
 
 __all__ = [
     "GetRoute",

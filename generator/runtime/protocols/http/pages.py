@@ -211,7 +211,7 @@ def try_page(name: str, task: str | None) -> bytes:
 
 def web_routes(name: str, version: str, registry: Any, task: str | None) -> dict[str, Any]:
     """GET routes `/openapi.json`, `/docs` and `/` (the document is built on first use)."""
-    from generator.runtime.openapi import openapi_document
+    from generator.runtime.protocols.http.openapi import openapi_document
 
     cache: dict[str, bytes] = {}
 

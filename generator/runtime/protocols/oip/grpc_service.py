@@ -11,9 +11,9 @@ from typing import Any
 import grpc
 import numpy as np
 
-from generator.runtime.oip_models import ModelRegistry, OipError
-from generator.runtime.oip_proto import MESSAGES, METHODS, SERVICE_FULL_NAME
-from generator.runtime.oip_tensors import (
+from generator.runtime.protocols.oip.messages import MESSAGES, METHODS, SERVICE_FULL_NAME
+from generator.runtime.protocols.oip.models import ModelRegistry, OipError
+from generator.runtime.protocols.oip.tensors import (
     TensorError,
     datatype_of,
     decode_raw,

@@ -22,9 +22,9 @@ from typing import Any
 
 import numpy as np
 
-from generator.runtime.oip_tensors import DATATYPES, TensorError, datatype_of
 from generator.runtime.proto import Request
-from generator.runtime.tensors import ndarray_to_tensor, tensor_to_value
+from generator.runtime.proto.tensors import ndarray_to_tensor, tensor_to_value
+from generator.runtime.protocols.oip.tensors import DATATYPES, TensorError, datatype_of
 
 #: HTTP status and gRPC status code name of each error kind.
 NOT_FOUND, INVALID, UNAVAILABLE, INTERNAL = "NOT_FOUND", "INVALID_ARGUMENT", "UNAVAILABLE", \
@@ -200,7 +200,7 @@ class BareModel:
                 if self._op.client is not None:
                     self._predictor = self._op.client.clone()
                 else:  # process mode: the Op's predictors live in its worker processes
-                    from generator.runtime.predictor import LocalPredictor
+                    from generator.runtime.inference.predictor import LocalPredictor
 
                     self._predictor = LocalPredictor.from_local_service_conf(
                         self._op.local_service_conf)

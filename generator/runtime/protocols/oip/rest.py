@@ -19,9 +19,9 @@ from typing import Any
 
 import numpy as np
 
-from generator.runtime.http_app import TEXT, BodyError, HttpRequest, HttpResponse
-from generator.runtime.oip_models import INVALID, ModelRegistry, OipError
-from generator.runtime.oip_tensors import (
+from generator.runtime.protocols.http.app import TEXT, BodyError, HttpRequest, HttpResponse
+from generator.runtime.protocols.oip.models import INVALID, ModelRegistry, OipError
+from generator.runtime.protocols.oip.tensors import (
     TensorError,
     datatype_of,
     decode_raw,

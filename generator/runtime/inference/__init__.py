@@ -1,0 +1,8 @@
+"""Running a model: `LocalPredictor` and its options, warm-up, the model files, device fallback,
+the backend probe (`probe`, with its `python -m` child in `probe_child`) and the engines in
+`backends/` (Paddle Inference, OpenVINO, ONNX Runtime).
+
+May import: `config`, `proto`, `errors`, `metrics`, `logs` and `generator.serving_model`; never
+`pipeline`, `executor`, `protocols` or `server`. Import the modules themselves; this face is empty
+on purpose so that importing one backend does not load the others.
+"""
