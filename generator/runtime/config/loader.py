@@ -1,7 +1,7 @@
 """Load and validate a Paddle Serving 0.9 Pipeline `config.yml` (or the dict passed instead).
 
 `load_pipeline_config()` returns a new plain nested dict holding every key of Paddle Serving's
-schema with Paddle Serving's defaults and meanings (see `config_schema` for the tables and
+schema with Paddle Serving's defaults and meanings (see `schema` for the tables and
 `KEY_DOCS` for one-line meanings). Differences from Paddle Serving:
 
 - Errors raise `PipelineConfigError` (never SystemExit). Each line names the source (file path or
@@ -45,7 +45,6 @@ to the working directory of the server, not to the config file.
 
 from __future__ import annotations
 
-import difflib
 import logging
 import os
 import socket
@@ -54,32 +53,27 @@ from typing import Any
 
 import yaml
 
+from generator.runtime.config.checker import _check_section, _Checker, _found, _join
+from generator.runtime.config.devices import _DEVICES_EXPECTED, _parse_devices
 from generator.runtime.config.schema import (
     DAG_KEYS,
-    IGNORED_KEYS,
-    KEY_DOCS,
     LOCAL_KEYS,
     OP_KEYS,
-    SECTIONS,
-    SUPPORTED_DEVICE_TYPES,
     TOP_KEYS,
     TRACER_KEYS,
-    UNSUPPORTED_DEVICE_TYPES,
-    Key,
 )
-from generator.runtime.errors import ConfigValidationError, PipelineConfigError
+from generator.runtime.config.shapes import (
+    _SHAPE_KEYS,
+    _check_shape_triplet,
+)
+from generator.runtime.errors import PipelineConfigError
 
 __all__ = [
-    "KEY_DOCS",
     "YML_DICT_SOURCE",
-    "ConfigValidationError",
-    "check_dynamic_shape_info",
     "default_op_config",
-    "dynamic_shape_info",
     "load_pipeline_config",
     "op_config",
     "pick_free_port",
-    "resolve_devices",
     "validate_pipeline_config",
 ]
 
@@ -87,403 +81,6 @@ logger = logging.getLogger(__name__)
 
 #: The source name used in messages when a dict is passed instead of a file.
 YML_DICT_SOURCE = "<yml_dict>"
-
-_SHAPE_KEYS = ("min_input_shape", "max_input_shape", "opt_input_shape")
-_SIMILARITY_CUTOFF = 0.8
-
-
-# --------------------------------------------------------------------------- helpers
-
-
-def _found(value: Any) -> str:
-    """'two' (str), 8 (int), null ... as shown after 'found'."""
-    if value is None:
-        return "null"
-    text = repr(value)
-    if len(text) > 80:
-        text = text[:77] + "..."
-    return f"{text} ({type(value).__name__})"
-
-
-def _join(path: str, name: Any) -> str:
-    return f"{path}.{name}" if path else str(name)
-
-
-class _Checker:
-    """Collects the errors of one validation run; warnings go to the log at once."""
-
-    def __init__(self, source: str):
-        self.source = source
-        self.errors: list[str] = []
-        self.bad: set[str] = set()
-
-    def error(self, path: str, message: str) -> None:
-        self.errors.append(f"{path}: {message}" if path else message)
-        self.bad.add(path)
-
-    def expected(self, path: str, expected: str, value: Any, hint: str = "") -> None:
-        self.error(path, f"expected {expected}, found {_found(value)}{hint}")
-
-    def warn(self, path: str, message: str) -> None:
-        logger.warning("%s: %s: %s", self.source, path or "(top level)", message)
-
-    def ok(self, *paths: str) -> bool:
-        return not any(p in self.bad for p in paths)
-
-    def raise_if_errors(self) -> None:
-        if self.errors:
-            raise ConfigValidationError(self.source, self.errors)
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _int_hint(value: Any) -> str:
-    if isinstance(value, str):
-        try:
-            int(value.strip())
-        except ValueError:
-            return ""
-        return f"; remove the quotes: {value.strip()}"
-    if isinstance(value, float) and value.is_integer():
-        return f"; write {int(value)}"
-    if isinstance(value, bool):
-        return "; write a number, not true/false"
-    return ""
-
-
-_BOOL_WORDS = {
-    "true": "true",
-    "yes": "true",
-    "on": "true",
-    "false": "false",
-    "no": "false",
-    "off": "false",
-}
-
-
-def _bool_hint(value: Any) -> str:
-    if isinstance(value, str) and value.strip().lower() in _BOOL_WORDS:
-        return f"; write {_BOOL_WORDS[value.strip().lower()]} without quotes"
-    if _is_int(value) and value in (0, 1):
-        return f"; write {'true' if value else 'false'}"
-    return ""
-
-
-def _check_value(ctx: _Checker, key: Key, value: Any, path: str) -> Any:
-    """Type/range-check one scalar or list value; returns the normalised value (the default
-    when the value is invalid, with the error recorded)."""
-    if value is None:
-        if key.accepts_none:
-            return None
-        ctx.expected(path, key.expected(), value)
-        return key.fresh_default()
-    kind = key.kind
-    if kind == "any":
-        return value
-    if kind in ("int", "number"):
-        is_number = _is_int(value) or (kind == "number" and isinstance(value, float))
-        if not is_number:
-            ctx.expected(path, key.expected(), value, _int_hint(value) if kind == "int" else "")
-            return key.fresh_default()
-        if key.name == "device_type" and value in UNSUPPORTED_DEVICE_TYPES:
-            supported = "-1/0 (CPU), 1 (GPU) or 2 (TensorRT)"
-            ctx.error(
-                path,
-                f"device_type {value} ({UNSUPPORTED_DEVICE_TYPES[value]}) is not "
-                f"supported by this runtime; use {supported}",
-            )
-            return key.fresh_default()
-        too_low = key.minimum is not None and (
-            value <= key.minimum if key.exclusive_minimum else value < key.minimum
-        )
-        too_high = key.maximum is not None and value > key.maximum
-        if too_low or too_high or (key.choices is not None and value not in key.choices):
-            ctx.expected(path, key.expected(), value)
-            return key.fresh_default()
-        return value
-    if kind == "bool":
-        if not isinstance(value, bool):
-            ctx.expected(path, key.expected(), value, _bool_hint(value))
-            return key.fresh_default()
-        return value
-    if kind == "str":
-        if not isinstance(value, str):
-            hint = f'; quote it: "{value}"' if _is_int(value) or isinstance(value, float) else ""
-            ctx.expected(path, key.expected(), value, hint)
-            return key.fresh_default()
-        normalised = value.lower() if key.lowercase else value
-        if key.choices is not None and normalised not in key.choices:
-            ctx.expected(path, key.expected(), value)
-            return key.fresh_default()
-        return normalised
-    if kind == "str_list":
-        return _check_str_list(ctx, key, value, path)
-    if kind == "shapes":
-        return _check_shapes(ctx, value, path)
-    raise AssertionError(f"unhandled kind {kind!r}")  # pragma: no cover - schema bug
-
-
-def _check_str_list(ctx: _Checker, key: Key, value: Any, path: str) -> Any:
-    if isinstance(value, str):
-        ctx.expected(path, key.expected(), value, f"; write it as a list: [{value}]")
-        return key.fresh_default()
-    if not isinstance(value, list | tuple):
-        ctx.expected(path, key.expected(), value)
-        return key.fresh_default()
-    items: list[str] = []
-    for i, item in enumerate(value):
-        if not isinstance(item, str):
-            hint = f'; quote it: "{item}"' if _is_int(item) or isinstance(item, float) else ""
-            ctx.expected(f"{path}[{i}]", "a string", item, hint)
-        else:
-            items.append(item)
-    return items
-
-
-def _check_shapes(ctx: _Checker, value: Any, path: str) -> dict[str, list[int]] | None:
-    """Input name -> list of positive ints. An empty mapping means unset (None)."""
-    expected = "a mapping of input name to a list of positive integers"
-    if not isinstance(value, Mapping):
-        ctx.expected(path, expected, value)
-        return None
-    shapes: dict[str, list[int]] = {}
-    for name, dims in value.items():
-        dim_path = _join(path, name)
-        if not isinstance(name, str):
-            ctx.expected(path, "input names that are strings", name)
-            continue
-        if (
-            not isinstance(dims, list | tuple)
-            or not dims
-            or not all(_is_int(d) and d > 0 for d in dims)
-        ):
-            ctx.expected(dim_path, "a non-empty list of positive integers", dims)
-            continue
-        shapes[name] = list(dims)
-    return shapes or None
-
-
-def _suggest(name: str, candidates: Iterable[str]) -> str | None:
-    matches = difflib.get_close_matches(name, list(candidates), n=1, cutoff=_SIMILARITY_CUTOFF)
-    return matches[0] if matches else None
-
-
-def _home_of(name: str, section: str, path: str) -> str | None:
-    """Where a known key that is misplaced in `section` belongs, as a concrete path."""
-    op_path = path.rsplit(".local_service_conf", 1)[0] if path.startswith("op.") else None
-    for prefix, keys in SECTIONS.items():
-        if prefix == section or not any(k.name == name for k in keys):
-            continue
-        if prefix.startswith("op.*"):
-            concrete = prefix.replace("op.*", op_path or "op.<name>", 1)
-        else:
-            concrete = prefix
-        return concrete or "the top level"
-    return None
-
-
-def _check_section(
-    ctx: _Checker, raw: Any, keys: tuple[Key, ...], path: str, section: str
-) -> dict[str, Any]:
-    """Validate one mapping against `keys`: unknown keys, types, ranges, defaults. Child
-    sections are returned as plain dicts (or {}) for the caller to validate."""
-    out: dict[str, Any] = {}
-    if raw is None:
-        raw = {}
-    by_name = {k.name: k for k in keys}
-    for name in raw:
-        if not isinstance(name, str):
-            ctx.error(path or "(top level)", f"keys must be strings, found {_found(name)}")
-            continue
-        if name in by_name:
-            continue
-        key_path = _join(path, name)
-        home = _home_of(name, section, path)
-        suggestion = _suggest(name, by_name)
-        if home is not None:
-            ctx.warn(key_path, f"unknown key '{name}' here (ignored); it belongs under {home}")
-        elif suggestion is not None:
-            ctx.error(key_path, f"unknown key '{name}'; did you mean '{suggestion}'?")
-        else:
-            ctx.warn(key_path, f"unknown key '{name}' ignored")
-    for key in keys:
-        key_path = _join(path, key.name)
-        if key.name not in raw:
-            if key.name not in IGNORED_KEYS:
-                out[key.name] = key.fresh_default()
-                logger.debug("%s: %s not set, using default %r", ctx.source, key_path, key.default)
-            continue
-        value = raw[key.name]
-        if key.kind == "section":
-            if value is None:
-                out[key.name] = {}
-            elif isinstance(value, Mapping):
-                out[key.name] = dict(value)
-            else:
-                ctx.expected(key_path, "a mapping", value)
-                out[key.name] = {}
-            continue
-        checked = _check_value(ctx, key, value, key_path)
-        if key.name in IGNORED_KEYS:
-            continue
-        out[key.name] = checked
-    return out
-
-
-# --------------------------------------------------------------------------- devices
-
-
-def _parse_devices(devices: str) -> list[int]:
-    """'0,1' -> [0, 1]; '' -> []. Raises ValueError for anything else."""
-    if not devices.strip():
-        return []
-    ids: list[int] = []
-    for part in devices.split(","):
-        part = part.strip()
-        if not part.isdigit():
-            raise ValueError(part)
-        ids.append(int(part))
-    return ids
-
-
-_DEVICES_EXPECTED = 'comma-separated GPU ids such as "0" or "0,1" (or "" for CPU)'
-
-
-def resolve_devices(
-    local_conf: Mapping[str, Any], *, where: str = "local_service_conf"
-) -> tuple[str, list[int]]:
-    """Map `device_type`/`devices` of a local_service_conf to ("cpu", [-1]) or
-    ("gpu" | "trt", [gpu ids]), following Paddle Serving's device_type table:
-    -1: "" is CPU, "0,1" is GPU; 0: CPU (devices ignored); 1: GPU ("" means [0]);
-    2: TensorRT ("" means [0]). Raises PipelineConfigError for invalid values."""
-    device_type = local_conf.get("device_type", -1)
-    devices = local_conf.get("devices", "")
-    if devices is None:
-        devices = ""
-    if not _is_int(device_type) or device_type not in SUPPORTED_DEVICE_TYPES:
-        if _is_int(device_type) and device_type in UNSUPPORTED_DEVICE_TYPES:
-            raise PipelineConfigError(
-                f"{where}.device_type: device_type {device_type} "
-                f"({UNSUPPORTED_DEVICE_TYPES[device_type]}) is not supported by this runtime; "
-                "use -1/0 (CPU), 1 (GPU) or 2 (TensorRT)"
-            )
-        raise PipelineConfigError(
-            f"{where}.device_type: expected one of -1, 0, 1, 2, found {_found(device_type)}"
-        )
-    if not isinstance(devices, str):
-        raise PipelineConfigError(
-            f"{where}.devices: expected {_DEVICES_EXPECTED}, found {_found(devices)}"
-        )
-    try:
-        ids = _parse_devices(devices)
-    except ValueError:
-        raise PipelineConfigError(
-            f"{where}.devices: expected {_DEVICES_EXPECTED}, found {_found(devices)}"
-        ) from None
-    if device_type == 0 or (device_type == -1 and not ids):
-        return "cpu", [-1]
-    if device_type == 2:
-        return "trt", ids or [0]
-    return "gpu", ids or [0]
-
-
-# --------------------------------------------------------------------------- dynamic shapes
-
-
-def _check_shape_triplet(
-    ctx: _Checker, shapes: Mapping[str, dict[str, list[int]] | None], path: str
-) -> None:
-    """min/max/opt: all three or none, same inputs, same rank, min <= opt <= max."""
-    present = [k for k in _SHAPE_KEYS if shapes.get(k)]
-    if not present:
-        return
-    missing = [k for k in _SHAPE_KEYS if not shapes.get(k)]
-    if missing:
-        ctx.error(
-            _join(path, missing[0]),
-            "min_input_shape, max_input_shape and opt_input_shape must be set together "
-            f"(found {', '.join(present)}; missing {', '.join(missing)})",
-        )
-        return
-    mins, maxs, opts = (shapes[k] or {} for k in _SHAPE_KEYS)
-    names = list(mins)
-    for other_key, other in (("max_input_shape", maxs), ("opt_input_shape", opts)):
-        if set(other) != set(mins):
-            ctx.error(
-                _join(path, other_key),
-                f"expected the same input names as min_input_shape {sorted(mins)}, "
-                f"found {sorted(other)}",
-            )
-            return
-    for name in names:
-        lo, hi, opt = mins[name], maxs[name], opts[name]
-        ranks_ok = True
-        for other_key, other in (("max_input_shape", hi), ("opt_input_shape", opt)):
-            if len(other) != len(lo):
-                ctx.error(
-                    _join(_join(path, other_key), name),
-                    f"expected {len(lo)} dimensions like min_input_shape.{name} {lo}, "
-                    f"found {len(other)}: {other}",
-                )
-                ranks_ok = False
-        if not ranks_ok:
-            continue
-        bad = [i for i in range(len(lo)) if not lo[i] <= opt[i] <= hi[i]]
-        if bad:
-            ctx.error(
-                _join(_join(path, "opt_input_shape"), name),
-                f"expected min <= opt <= max in every dimension, found min {lo}, opt {opt}, "
-                f"max {hi} (dimension {', '.join(str(i) for i in bad)})",
-            )
-
-
-def check_dynamic_shape_info(
-    info: Mapping[str, Any] | None, source: str = "set_dynamic_shape_info", path: str = ""
-) -> dict[str, dict[str, list[int]]]:
-    """Validate the `Op.dynamic_shape_info` form used by Paddle Serving's
-    `set_dynamic_shape_info` hook: {} or {"min_input_shape": {name: [dims]}, "max_input_shape":
-    ..., "opt_input_shape": ...}. Returns a normalised copy ({} when empty)."""
-    ctx = _Checker(source)
-    if info is None or (isinstance(info, Mapping) and not info):
-        return {}
-    if not isinstance(info, Mapping):
-        ctx.expected(
-            path or "dynamic_shape_info",
-            "a mapping with min_input_shape, max_input_shape and opt_input_shape",
-            info,
-        )
-        ctx.raise_if_errors()
-    for name in info:
-        if name not in _SHAPE_KEYS:
-            hint = _suggest(str(name), _SHAPE_KEYS)
-            ctx.error(
-                _join(path, name),
-                f"unknown key '{name}'"
-                + (
-                    f"; did you mean '{hint}'?"
-                    if hint
-                    else "; expected min_input_shape, max_input_shape and opt_input_shape"
-                ),
-            )
-    shapes = {
-        k: _check_shapes(ctx, info[k], _join(path, k)) if k in info else None for k in _SHAPE_KEYS
-    }
-    if ctx.ok(*(_join(path, k) for k in _SHAPE_KEYS)) and not ctx.errors:
-        _check_shape_triplet(ctx, shapes, path)
-    ctx.raise_if_errors()
-    if not any(shapes.values()):
-        return {}
-    return {k: v or {} for k, v in shapes.items()}
-
-
-def dynamic_shape_info(local_conf: Mapping[str, Any]) -> dict[str, dict[str, list[int]]]:
-    """The TensorRT dynamic shapes of a validated local_service_conf in
-    `set_dynamic_shape_info` form, or {} when none are set."""
-    if not local_conf.get("min_input_shape"):
-        return {}
-    return {k: {n: list(d) for n, d in local_conf[k].items()} for k in _SHAPE_KEYS}
 
 
 # --------------------------------------------------------------------------- ops
