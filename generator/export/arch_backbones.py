@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from generator.export.errors import ConfigError, did_you_mean
+from generator.export.errors import ConfigError
+from generator.suggest import did_you_mean
 
 #: backbone name -> family ("resnet" | "mobilenet_v3")
 BACKBONES: dict[str, str] = {

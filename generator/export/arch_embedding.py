@@ -29,8 +29,9 @@ from typing import Any
 from generator.export import legacy_ops
 from generator.export.arch_backbones import BACKBONES, build_backbone, check_backbone
 from generator.export.arch_segmentation import parse_input_size
-from generator.export.errors import ConfigError, did_you_mean
+from generator.export.errors import ConfigError
 from generator.models import ARCHITECTURES, BuiltModel, register_architecture
+from generator.suggest import did_you_mean
 
 ARCH_NAME = "reid_embedding"
 DEFAULT_INPUT_SIZE = (256, 128)

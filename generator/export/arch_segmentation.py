@@ -26,9 +26,10 @@ from __future__ import annotations
 from typing import Any
 
 from generator.export.arch_backbones import build_backbone, check_backbone
-from generator.export.errors import ConfigError, did_you_mean
+from generator.export.errors import ConfigError
 from generator.export.legacy_ops import argmax, sigmoid_layer
 from generator.models import ARCHITECTURES, BuiltModel, register_architecture
+from generator.suggest import did_you_mean
 
 ARCH_NAME = "lraspp"
 OUTPUT_OPS = ("argmax", "softmax", "none")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
-
 
 class ExportError(Exception):
     """Base class: the export or conversion cannot proceed. The message says what and how to fix."""
@@ -59,9 +57,3 @@ ERROR_CLASSES: dict[str, type[ExportError]] = {
     for cls in (ExportError, ConfigError, OverrideError, WeightsError, InputSpecError,
                 ModelBuildError, TraceError, ParityError, ConvertError)
 }
-
-
-def did_you_mean(word: str, choices: list[str] | tuple[str, ...]) -> str:
-    """` (did you mean 'x'?)` when a close match exists, else ''."""
-    match = difflib.get_close_matches(str(word), list(choices), n=1, cutoff=0.6)
-    return f" (did you mean {match[0]!r}?)" if match else ""

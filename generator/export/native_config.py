@@ -38,11 +38,11 @@ from generator.export.errors import (
     InputSpecError,
     ModelBuildError,
     WeightsError,
-    did_you_mean,
 )
 from generator.export.overrides import apply_overrides
 from generator.export.progress import step
 from generator.models import ARCHITECTURES, BuiltModel
+from generator.suggest import did_you_mean
 
 SCHEMA_VERSION = 1
 TASKS = ("detection", "classification", "segmentation", "embedding", "generic")

@@ -46,18 +46,14 @@ import numpy as np
 
 from generator.export.errors import ExportError, ParityError
 from generator.export.parity import ParityReport, compare_arrays, format_parity_table
-
-#: The file name `scaffold export --format onnx` writes next to the Paddle model.
-ONNX_FILENAME = "model.onnx"
-METADATA_PREFIX = "paddle_serving_scaffold."
-#: JSON list of {"onnx", "paddle", "dtype"} for each ONNX graph input, in ONNX order.
-METADATA_INPUTS = METADATA_PREFIX + "inputs"
-#: JSON list of {"onnx", "paddle", "dtype" (Paddle's), "onnx_dtype"} per output, ONNX order.
-METADATA_OUTPUTS = METADATA_PREFIX + "outputs"
-#: The largest batch the converted model runs (absent: any), e.g. "1" with multiclass_nms3.
-METADATA_MAX_BATCH = METADATA_PREFIX + "max_batch_size"
-#: JSON: the Paddle program converted, the converter, and the parity figures.
-METADATA_SOURCE = METADATA_PREFIX + "source"
+from generator.runtime.inference.backends.onnx_names import (
+    METADATA_INPUTS,
+    METADATA_MAX_BATCH,
+    METADATA_OUTPUTS,
+    METADATA_SOURCE,
+    ONNX_FILENAME,
+    TensorMapping,
+)
 
 #: paddle2onnx's warning for graphs that only run at batch 1 (multiclass_nms3).
 _BATCH1_WARNING = "only supports inference with input batch_size == 1"
@@ -83,26 +79,6 @@ class OnnxExportError(ExportError):
 
 class OnnxParityError(ParityError, OnnxExportError):
     """The converted ONNX model's outputs differ from Paddle Inference's beyond the tolerance."""
-
-
-@dataclass(frozen=True)
-class TensorMapping:
-    """One ONNX graph input or output and the Paddle feed/fetch variable it stands for."""
-
-    onnx_name: str
-    paddle_name: str
-    dtype: str  #: the Paddle program's numpy dtype name
-    onnx_dtype: str
-    shape: tuple[int, ...]  #: ONNX shape, -1 for a dynamic dimension
-
-
-@dataclass(frozen=True)
-class OnnxNameMapping:
-    """What `read_name_mapping` finds in a converted model's metadata."""
-
-    inputs: list[TensorMapping]
-    outputs: list[TensorMapping]
-    max_batch_size: int | None = None
 
 
 @dataclass
@@ -364,23 +340,6 @@ def _run_paddle(predictor: Any, feed: dict[str, np.ndarray]) -> list[np.ndarray]
         handle.copy_from_cpu(feed[name])
     predictor.run()
     return [predictor.get_output_handle(n).copy_to_cpu() for n in predictor.get_output_names()]
-
-
-def read_name_mapping(metadata: Mapping[str, str]) -> OnnxNameMapping | None:
-    """The name mapping `convert_to_onnx` stored in a model's metadata (`onnx` ModelProto's
-    `metadata_props` as a dict, or ONNX Runtime's `get_modelmeta().custom_metadata_map`);
-    None for an ONNX model converted elsewhere."""
-    if METADATA_INPUTS not in metadata or METADATA_OUTPUTS not in metadata:
-        return None
-
-    def parse(key: str) -> list[TensorMapping]:
-        return [TensorMapping(e["onnx"], e["paddle"], e["dtype"], e.get("onnx_dtype", e["dtype"]),
-                              tuple(e.get("shape", ())))
-                for e in json.loads(metadata[key])]
-
-    max_batch = metadata.get(METADATA_MAX_BATCH)
-    return OnnxNameMapping(parse(METADATA_INPUTS), parse(METADATA_OUTPUTS),
-                           int(max_batch) if max_batch else None)
 
 
 def _entries(mappings: list[TensorMapping]) -> str:

@@ -20,6 +20,7 @@ from click.testing import CliRunner  # noqa: E402
 from generator.commands.export import command as export_cmd  # noqa: E402
 from generator.export import onnx_export as ox  # noqa: E402
 from generator.export.errors import ExportError  # noqa: E402
+from generator.runtime.inference.backends import onnx_names  # noqa: E402
 from tests.helpers.tiny_models import save_conv_classifier, save_tiny_detector  # noqa: E402
 
 LEAKYNET = '''
@@ -132,9 +133,9 @@ def test_classifier_converts_behind_parity(classifier):
     # the name mapping travels inside the ONNX file
     model = onnx.load(str(conv.onnx_path))
     meta = {p.key: p.value for p in model.metadata_props}
-    mapping = ox.read_name_mapping(meta)
+    mapping = onnx_names.read_name_mapping(meta)
     assert mapping.inputs == conv.inputs and mapping.outputs == conv.outputs
-    assert "paddle2onnx 2.1" in json.loads(meta[ox.METADATA_SOURCE])["converter"]
+    assert "paddle2onnx 2.1" in json.loads(meta[onnx_names.METADATA_SOURCE])["converter"]
     assert ox.onnx_weight_bytes(model) >= 1040  # the weights really are in the ONNX
     # ONNX Runtime equals Paddle on other inputs too
     feed = {"x": np.random.default_rng(5).standard_normal((3, 3, 32, 32)).astype("float32")}
@@ -218,7 +219,7 @@ def test_tiny_detector_converts_for_batch_one(tmp_path):
     bbox, num = conv.parity.outputs
     assert bbox.exported_shape[0] > 0 and bbox.exported_shape[1] == 6 and num.max_abs_diff == 0
     model = onnx.load(str(conv.onnx_path))
-    assert {p.key: p.value for p in model.metadata_props}[ox.METADATA_MAX_BATCH] == "1"
+    assert {p.key: p.value for p in model.metadata_props}[onnx_names.METADATA_MAX_BATCH] == "1"
     assert {"NonMaxSuppression", "TopK"} <= {n.op_type for n in model.graph.node}
     # the limit is real: the graph does not run at batch 2
     feed = det.example_feed(batch=2)

@@ -16,6 +16,7 @@ pytest.importorskip("paddle2onnx", reason="paddle2onnx not installed (pip instal
 
 from generator.export import onnx_export as ox  # noqa: E402
 from generator.runtime.errors import PredictorError  # noqa: E402
+from generator.runtime.inference.backends import onnx_names  # noqa: E402
 from generator.runtime.inference.backends.base import BACKENDS, TensorInfo  # noqa: E402
 from generator.runtime.inference.backends.onnxruntime_backend import OnnxRuntimeEngine  # noqa: E402
 from tests.helpers.tiny_models import save_conv_classifier, save_tiny_detector  # noqa: E402
@@ -105,8 +106,8 @@ def test_mapped_names_and_dtypes_come_from_metadata(classifier, tmp_path):
     inputs = [{"onnx": "x", "paddle": "image", "dtype": "float32"}]
     outputs = [{"onnx": out_name, "paddle": "prob", "dtype": "float64"}]
     d = _with_metadata(classifier.model_dir, tmp_path / "renamed",
-                       **{ox.METADATA_INPUTS: json.dumps(inputs),
-                          ox.METADATA_OUTPUTS: json.dumps(outputs)})
+                       **{onnx_names.METADATA_INPUTS: json.dumps(inputs),
+                          onnx_names.METADATA_OUTPUTS: json.dumps(outputs)})
     engine = OnnxRuntimeEngine(d, thread_num=1)
     assert engine.inputs == [TensorInfo("image", "float32", (-1, 3, 32, 32), ("x",))]
     assert engine.outputs == [TensorInfo("prob", "float64", (-1, 5), (out_name,))]
@@ -120,7 +121,7 @@ def test_mapped_names_and_dtypes_come_from_metadata(classifier, tmp_path):
         engine.run({"image": x}, {}, ["nope"])
     # an ONNX model converted elsewhere (no mapping) is used with its own names
     plain = _with_metadata(classifier.model_dir, tmp_path / "plain",
-                           **{ox.METADATA_INPUTS: None, ox.METADATA_OUTPUTS: None})
+                           **{onnx_names.METADATA_INPUTS: None, onnx_names.METADATA_OUTPUTS: None})
     other = OnnxRuntimeEngine(plain, thread_num=1)
     assert [t.name for t in other.inputs] == ["x"]
     assert [t.name for t in other.outputs] == [out_name]

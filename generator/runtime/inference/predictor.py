@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,13 @@ from generator.runtime.errors import PredictorError
 from generator.runtime.inference.backends import BACKENDS, Engine, create_engine
 from generator.runtime.inference.backends.paddle_backend import PRECISIONS, build_inference_config
 from generator.runtime.inference.model_files import ModelFiles, find_model_files, list_dir
+from generator.runtime.inference.options import (
+    DEVICES,
+    PredictorOptions,
+    make_options,
+    options_from_local_service_conf,
+)
+from generator.runtime.inference.warmup import warmup, warmup_feed
 from generator.serving_model import DTYPE_TO_CODE, ModelConfigError, VarInfo, read_model_config
 
 __all__ = [
@@ -43,76 +50,13 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-DEVICES = ("cpu", "gpu", "trt")
-DYNAMIC_SHAPE_KEYS = ("min_input_shape", "max_input_shape", "opt_input_shape")
 _MKLDNN_HINT = (
     "use_mkldnn is true: oneDNN is known to fail on some exported models; set "
     "`use_mkldnn: false` in local_service_conf"
 )
-#: Spatial size given to dynamic image dimensions by `warmup` when nothing else is known.
-WARMUP_IMAGE_SIDE = 64
 #: (model program, options) already probed in this process -> fallback reason ("" when fine).
 _PROBED: dict[tuple[str, str], str] = {}
 _PROBE_LOCK = threading.Lock()
-
-
-@dataclass(frozen=True)
-class PredictorOptions:
-    """Every predictor option, with Paddle Serving's `local_service_conf` defaults."""
-
-    thread_num: int = 2
-    device: str = "cpu"
-    device_id: int = 0
-    mem_optim: bool = True
-    ir_optim: bool = False
-    precision: str = "fp32"
-    use_calib: bool = False
-    use_mkldnn: bool = False
-    mkldnn_cache_capacity: int = 0
-    mkldnn_op_list: list[str] | None = None
-    mkldnn_bf16_op_list: list[str] | None = None
-    min_subgraph_size: int = 3
-    dynamic_shape_info: dict[str, dict[str, list[int]]] = field(default_factory=dict)
-    use_static: bool = False
-    trt_cache_dir: str | None = None
-    trt_workspace_size: int = 1 << 30
-    trt_max_batch_size: int = 32
-    collect_shape_range_info: str = ""
-    tuned_dynamic_shape_info: str = ""
-    use_profile: bool = False
-    glog_info: bool = False
-    backend: str = "paddle"
-    onednn_workarounds: bool = True
-    startup_probe: bool = True
-
-    @property
-    def may_crash(self) -> bool:
-        """Whether this configuration is probed in a child process before it is loaded."""
-        return self.backend != "paddle" or (self.use_mkldnn and self.device == "cpu")
-
-    def validate(self) -> None:
-        """Raise `PredictorError` for values Paddle would reject or misinterpret."""
-        if self.device not in DEVICES:
-            raise PredictorError(f"device must be one of {DEVICES}, got {self.device!r}")
-        if self.backend not in BACKENDS:
-            raise PredictorError(f"backend must be one of {', '.join(BACKENDS)}, got "
-                                 f"{self.backend!r}")
-        if self.thread_num < 1:
-            raise PredictorError(f"thread_num must be >= 1, got {self.thread_num}")
-        info = self.dynamic_shape_info
-        if info:
-            missing = [k for k in DYNAMIC_SHAPE_KEYS if k not in info]
-            if missing:
-                raise PredictorError(
-                    f"dynamic_shape_info must have all of {list(DYNAMIC_SHAPE_KEYS)} or be "
-                    f"empty; missing {missing}"
-                )
-            names = [set(info[k]) for k in DYNAMIC_SHAPE_KEYS]
-            if not names[0] == names[1] == names[2]:
-                raise PredictorError(
-                    "dynamic_shape_info: min_input_shape, max_input_shape and opt_input_shape "
-                    f"must name the same inputs; got {[sorted(n) for n in names]}"
-                )
 
 
 def _first_lines(exc: BaseException, n: int = 6) -> str:
@@ -149,35 +93,14 @@ class LocalPredictor:
     Raises `PredictorError` when the model cannot be found or loaded.
     """
 
-    def __init__(self, model_dir: str | Path | None = None, *, thread_num: int = 2,
-                 device: str = "cpu",
-                 device_id: int = 0, mem_optim: bool = True, ir_optim: bool = False,
-                 precision: str = "fp32", use_calib: bool = False, use_mkldnn: bool = False,
-                 mkldnn_cache_capacity: int = 0, mkldnn_op_list: list[str] | None = None,
-                 mkldnn_bf16_op_list: list[str] | None = None, min_subgraph_size: int = 3,
-                 dynamic_shape_info: dict[str, dict[str, list[int]]] | None = None,
-                 use_static: bool = False, trt_cache_dir: str | None = None,
-                 trt_workspace_size: int = 1 << 30, trt_max_batch_size: int = 32,
-                 collect_shape_range_info: str = "", tuned_dynamic_shape_info: str = "",
-                 use_profile: bool = False, glog_info: bool = False, backend: str = "paddle",
-                 onednn_workarounds: bool = True, startup_probe: bool = True) -> None:
+    def __init__(self, model_dir: str | Path | None = None, **options: Any) -> None:
+        """Load `model_dir`; `options` are `PredictorOptions` fields (thread_num, device,
+        device_id, precision, backend, ...), each defaulting as in `local_service_conf`."""
         if model_dir is None:  # Paddle Serving style: LocalPredictor() then load_model_config()
             self._engine = None
             return
         self.model_dir = Path(model_dir)
-        self.options = PredictorOptions(
-            thread_num=thread_num, device=device, device_id=device_id, mem_optim=mem_optim,
-            ir_optim=ir_optim, precision=precision, use_calib=use_calib, use_mkldnn=use_mkldnn,
-            mkldnn_cache_capacity=mkldnn_cache_capacity, mkldnn_op_list=mkldnn_op_list,
-            mkldnn_bf16_op_list=mkldnn_bf16_op_list, min_subgraph_size=min_subgraph_size,
-            dynamic_shape_info=dict(dynamic_shape_info or {}), use_static=use_static,
-            trt_cache_dir=trt_cache_dir, trt_workspace_size=trt_workspace_size,
-            trt_max_batch_size=trt_max_batch_size,
-            collect_shape_range_info=collect_shape_range_info,
-            tuned_dynamic_shape_info=tuned_dynamic_shape_info, use_profile=use_profile,
-            glog_info=glog_info, backend=backend, onednn_workarounds=onednn_workarounds,
-            startup_probe=startup_probe,
-        )
+        self.options = make_options(**options)
         self.options.validate()
         self.model_files = find_model_files(self.model_dir)
         #: What replaced the configured backend by Paddle with oneDNN off, and why ("" if not).
@@ -234,42 +157,9 @@ class LocalPredictor:
         YAML `min_input_shape`/`max_input_shape`/`opt_input_shape` are merged with the Op
         hook's `dynamic_shape_info`; the hook wins for an input named in both.
         """
-        if not local_conf.get("model_config"):
-            raise PredictorError("local_service_conf.model_config is required: the model folder")
-        merged: dict[str, dict[str, list[int]]] = {}
-        hook = dynamic_shape_info or {}
-        for key in DYNAMIC_SHAPE_KEYS:
-            shapes = {**(local_conf.get(key) or {}), **(hook.get(key) or {})}
-            if shapes:
-                merged[key] = {str(k): [int(d) for d in v] for k, v in shapes.items()}
-        for name in set().union(*(hook.get(k) or {} for k in DYNAMIC_SHAPE_KEYS)):
-            for key in DYNAMIC_SHAPE_KEYS:  # the hook's input replaces the YAML one entirely
-                if name not in (hook.get(key) or {}) and key in merged:
-                    merged[key].pop(name, None)
-        defaults = PredictorOptions()
-
-        def get(key: str) -> Any:
-            value = local_conf.get(key)
-            return getattr(defaults, key) if value is None else value
-
-        return cls(
-            local_conf["model_config"], thread_num=int(get("thread_num")), device=device,
-            device_id=int(device_id), mem_optim=bool(get("mem_optim")),
-            ir_optim=bool(get("ir_optim")), precision=str(get("precision")),
-            use_calib=bool(get("use_calib")), use_mkldnn=bool(get("use_mkldnn")),
-            mkldnn_cache_capacity=int(get("mkldnn_cache_capacity")),
-            mkldnn_op_list=local_conf.get("mkldnn_op_list"),
-            mkldnn_bf16_op_list=local_conf.get("mkldnn_bf16_op_list"),
-            min_subgraph_size=int(get("min_subgraph_size")), dynamic_shape_info=merged,
-            use_static=bool(get("use_static")), trt_cache_dir=local_conf.get("trt_cache_dir"),
-            trt_workspace_size=int(get("trt_workspace_size")),
-            trt_max_batch_size=int(get("trt_max_batch_size")),
-            collect_shape_range_info=str(get("collect_shape_range_info")),
-            tuned_dynamic_shape_info=str(get("tuned_dynamic_shape_info")),
-            use_profile=bool(local_conf.get("use_profile") or False),
-            backend=str(get("backend")), onednn_workarounds=bool(get("onednn_workarounds")),
-            startup_probe=bool(get("startup_probe")),
-        )
+        options = options_from_local_service_conf(local_conf, device, device_id,
+                                                  dynamic_shape_info)
+        return cls(local_conf["model_config"], **asdict(options))
 
     def _build_error(self, exc: BaseException, action: str = "could not be built") -> PredictorError:
         backend = self.options.backend
@@ -483,46 +373,13 @@ class LocalPredictor:
         return twin
 
     def warmup_feed(self, batch_size: int = 1) -> dict[str, np.ndarray] | None:
-        """Dummy inputs of the model's real rank and dtype (None if a rank is unknown).
-
-        Dimensions come from the model where they are fixed, else from the prototxt, else
-        WARMUP_IMAGE_SIDE for image sides and 1 otherwise. Zeros are fed, except
-        `scale_factor` (ones) and `im_shape` (the image's H, W).
-        """
-        shapes: dict[str, tuple[int, ...]] = {}
-        for f in self._feeds:
-            info = self._input_info.get(f.name)
-            dims = list(info.shape) if info is not None and info.shape else None
-            if dims is None:
-                if f.reshape is None:
-                    return None
-                dims = [-1, *f.reshape]
-            known = f.reshape if f.reshape and len(f.reshape) == len(dims) - 1 else None
-            for i in range(1, len(dims)):
-                if dims[i] < 0:
-                    dims[i] = known[i - 1] if known and known[i - 1] > 0 else (
-                        WARMUP_IMAGE_SIDE if len(dims) == 4 and i >= 2 else 1)
-            dims[0] = batch_size
-            shapes[f.name] = tuple(dims)
-        image = next((s for s in shapes.values() if len(s) == 4), None)
-        feed: dict[str, np.ndarray] = {}
-        for f in self._feeds:
-            shape = shapes[f.name]
-            if "scale_factor" in f.name:
-                feed[f.alias] = np.ones(shape, dtype=f.dtype)
-            elif "im_shape" in f.name and image is not None and shape[1:] == (2,):
-                feed[f.alias] = np.tile(np.asarray(image[2:], dtype=f.dtype), (batch_size, 1))
-            else:
-                feed[f.alias] = np.zeros(shape, dtype=f.dtype)
-        return feed
+        """Dummy inputs of the model's real rank and dtype (None if a rank is unknown); see
+        `warmup.warmup_feed`."""
+        return warmup_feed(self, batch_size)
 
     def warmup(self, batch_size: int = 1) -> bool:
         """Run one inference on `warmup_feed` inputs; False (nothing run) if a rank is unknown."""
-        feed = self.warmup_feed(batch_size)
-        if feed is None:
-            return False
-        self.predict(feed, batch=True, log_id=-1)
-        return True
+        return warmup(self, batch_size)
 
     def __repr__(self) -> str:
         return (f"LocalPredictor({str(self.model_dir)!r}, kind={self.model_files.kind}, "

@@ -5,8 +5,8 @@ or `scaffold new` down with it.
 Two uses: `probe_backend` (start-up: does it build and run at all?) and `measure_backends`
 (`scaffold new`, `scaffold bench --backends`: time candidates on given inputs and return their
 outputs).
-The child is `python -m generator.runtime.inference.probe`, which reads one JSON request on
-stdin and prints one marker line with the JSON result.
+The child is `python -m generator.runtime.inference.probe_child`, which reads one JSON request
+on stdin and prints one marker line with the JSON result; this module never imports it.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
-    from generator.runtime.inference.predictor import PredictorOptions
+    from generator.runtime.inference.options import PredictorOptions
 
 RESULT_MARKER = "@@probe-result@@ "
 #: Seconds a probe may take before it counts as failed (loading + a few runs of a big model).
@@ -81,7 +80,7 @@ def _run_child(request: dict[str, Any], timeout_s: float, *, stream: bool = Fals
     env.setdefault("GLOG_minloglevel", "2")
     failure = ""
     try:
-        proc = subprocess.run([sys.executable, "-m", "generator.runtime.inference.probe"],
+        proc = subprocess.run([sys.executable, "-m", "generator.runtime.inference.probe_child"],
                               input=json.dumps(request), capture_output=True, text=True,
                               timeout=timeout_s, env=env, check=False)
         stdout, stderr, code = proc.stdout, proc.stderr, proc.returncode
@@ -147,67 +146,3 @@ def measure_backends(candidates: list[tuple[str | Path, PredictorOptions]],
                 results[first] = ProbeResult(failure=got["failure"])
     return [results[i] for i in range(len(candidates))]
 
-
-def _serve_request(request: dict[str, Any]) -> dict[str, Any]:
-    """Start-up probe: build and warm up; a failure the reference shares is not the backend's."""
-    from generator.runtime.errors import PredictorError
-    from generator.runtime.inference.predictor import LocalPredictor
-
-    try:
-        predictor = LocalPredictor(request["model_dir"], **request["options"])
-        predictor.warmup()
-        return {"backend": predictor.backend}
-    except PredictorError as exc:
-        error = str(exc)
-    try:  # the same with Paddle, oneDNN off: if that fails too, the backend is not at fault
-        reference = {**request["options"], "backend": "paddle", "use_mkldnn": False}
-        LocalPredictor(request["model_dir"], **reference).warmup()
-    except PredictorError:
-        return {"backend": request["options"]["backend"], "reference_fails_too": True}
-    return {"error": error.splitlines()[0][:600] + _said(error)}
-
-
-def _measure(candidate: dict[str, Any], feed: dict[str, np.ndarray], request: dict[str, Any]
-             ) -> dict[str, Any]:
-    from generator.runtime.errors import PredictorError
-    from generator.runtime.inference.predictor import LocalPredictor
-
-    index = candidate["index"]
-    try:
-        predictor = LocalPredictor(candidate["model_dir"], **candidate["options"])
-        outputs = predictor.predict(feed)
-        times: list[float] = []
-        start = time.perf_counter()
-        while len(times) < int(request["runs"]) or \
-                time.perf_counter() - start < float(request["min_seconds"]):
-            t0 = time.perf_counter()
-            predictor.predict(feed)
-            times.append(time.perf_counter() - t0)
-    except PredictorError as exc:
-        return {"index": index, "error": str(exc).splitlines()[0][:600] + _said(str(exc))}
-    path = Path(request["out_dir"]) / f"outputs_{index}.npz"
-    np.savez(path, **outputs)
-    return {"index": index, "backend": predictor.backend, "times_s": times,
-            "outputs": str(path)}
-
-
-def _said(message: str) -> str:
-    said = [ln for ln in message.splitlines() if " said: " in ln]
-    return f" ({said[0].split(' said: ', 1)[1][:400]})" if said else ""
-
-
-def main() -> int:
-    """Child entry point: one JSON request on stdin, one marker line on stdout."""
-    request = json.loads(sys.stdin.read())
-    if "candidates" not in request:
-        print(RESULT_MARKER + json.dumps(_serve_request(request)), flush=True)
-        return 0
-    with np.load(request["feed"]) as data:
-        feed = {k: data[k] for k in data.files}
-    for candidate in request["candidates"]:
-        print(RESULT_MARKER + json.dumps(_measure(candidate, feed, request)), flush=True)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -13,7 +13,7 @@ from generator.runtime.inference.backends.base import BACKENDS, Engine, Output, 
 from generator.runtime.inference.model_files import ModelFiles
 
 if TYPE_CHECKING:
-    from generator.runtime.inference.predictor import PredictorOptions
+    from generator.runtime.inference.options import PredictorOptions
 
 __all__ = ["BACKENDS", "Engine", "Output", "TensorInfo", "create_engine"]
 

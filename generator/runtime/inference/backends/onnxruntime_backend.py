@@ -19,9 +19,9 @@ import numpy as np
 
 from generator.runtime.errors import PredictorError
 from generator.runtime.inference.backends.base import FixedSignature, Output, TensorInfo
+from generator.runtime.inference.backends.onnx_names import ONNX_FILENAME, read_name_mapping
 
 #: The file the engine loads from the model directory.
-ONNX_FILENAME = "model.onnx"
 PRECISIONS = ("fp32",)
 
 
@@ -80,8 +80,6 @@ class OnnxRuntimeEngine(FixedSignature):
         self._build_names()
 
     def _build_names(self) -> None:
-        from generator.export.onnx_export import read_name_mapping
-
         session = self._session
         mapping = read_name_mapping(session.get_modelmeta().custom_metadata_map)
         #: the largest batch the ONNX graph runs (1 with multiclass_nms3), None: any

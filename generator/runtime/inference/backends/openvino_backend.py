@@ -19,7 +19,7 @@ from generator.runtime.inference.backends.base import FixedSignature, Output, Te
 from generator.runtime.inference.model_files import ModelFiles
 
 if TYPE_CHECKING:
-    from generator.runtime.inference.predictor import PredictorOptions
+    from generator.runtime.inference.options import PredictorOptions
 
 PRECISION_HINTS = {"fp32": "f32", "bf16": "bf16"}
 _CACHE: dict[tuple[Any, ...], Any] = {}

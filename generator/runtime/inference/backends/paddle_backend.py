@@ -25,7 +25,7 @@ from generator.runtime.inference.backends.base import Output, TensorInfo
 from generator.runtime.inference.model_files import ModelFiles
 
 if TYPE_CHECKING:
-    from generator.runtime.inference.predictor import PredictorOptions
+    from generator.runtime.inference.options import PredictorOptions
 
 logger = logging.getLogger(__name__)
 
