@@ -14,7 +14,8 @@ from generator.runtime.errors import (
     ProductErrCode,
 )
 from generator.runtime.pipeline.channel_data import ChannelData, ChannelDataType
-from generator.runtime.pipeline.operator import Op, RequestOp, ResponseOp
+from generator.runtime.pipeline.io_ops import RequestOp, ResponseOp
+from generator.runtime.pipeline.operator import Op
 from generator.runtime.server import PipelineServer
 from generator.runtime.web_service import WebService
 

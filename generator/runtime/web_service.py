@@ -21,7 +21,8 @@ from generator.runtime.errors import (
     RuntimeServingError,
     exit_with_error,
 )
-from generator.runtime.pipeline.operator import Op, RequestOp, ResponseOp
+from generator.runtime.pipeline.io_ops import RequestOp, ResponseOp
+from generator.runtime.pipeline.operator import Op
 from generator.runtime.server import PipelineServer
 
 

@@ -17,7 +17,7 @@ from generator.runtime import Op, PipelineClient, WebService
 from generator.runtime import config as pipeline_config
 from generator.runtime.executor.dag import DagExecutor
 from generator.runtime.metrics import Metrics
-from generator.runtime.pipeline.operator import RequestOp, ResponseOp
+from generator.runtime.pipeline.io_ops import RequestOp, ResponseOp
 from tests.helpers.services import free_port, start_service, stop_service
 from tests.helpers.tiny_models import save_linear_model, write_serving_server
 

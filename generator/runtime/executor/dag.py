@@ -23,16 +23,13 @@ from generator.runtime.errors import (
     format_exception,
     short_text,
 )
-from generator.runtime.executor.threads import ProcessWorkers, ThreadWorkers
+from generator.runtime.executor.base import WorkerPool
+from generator.runtime.executor.processes import ProcessWorkers
+from generator.runtime.executor.threads import ThreadWorkers
 from generator.runtime.metrics import Metrics
 from generator.runtime.pipeline.channel_data import ChannelData
-from generator.runtime.pipeline.operator import (
-    DAG_EXECUTOR_NAME,
-    Item,
-    Op,
-    RequestOp,
-    ResponseOp,
-)
+from generator.runtime.pipeline.io_ops import RequestOp, ResponseOp
+from generator.runtime.pipeline.operator import DAG_EXECUTOR_NAME, Item, Op
 
 _LOGGER = logging.getLogger("generator.runtime")
 #: longest err_msg a response carries
@@ -121,7 +118,7 @@ class DagExecutor:
                             name, [op.name for op in self._ops], hint)
         #: every request ends within this many seconds (config.yml request_timeout_s)
         self.request_timeout_s = float(config.get("request_timeout_s", 30))
-        self._pools: dict[str, ThreadWorkers | ProcessWorkers] = {}
+        self._pools: dict[str, WorkerPool] = {}
         for op in self._ops:
             if dag["is_thread_op"]:
                 pool = ThreadWorkers(op, self._on_results, dag["channel_size"], resolve_devices)

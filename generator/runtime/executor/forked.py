@@ -20,17 +20,16 @@ from collections.abc import Callable
 from typing import Any
 
 from generator.runtime.errors import RuntimeServingError
-from generator.runtime.executor.supervision import FLAP_WINDOW_S, DeathHistory, die_with_parent
+from generator.runtime.executor.supervision import (
+    FLAP_WINDOW_S,
+    DeathHistory,
+    die_with_parent,
+    exit_description,
+)
 
 _LOGGER = logging.getLogger("generator.runtime")
 
 UP, DOWN, FLAPPING = 1, 0, -1
-
-
-def _status_text(code: int) -> str:
-    if code < 0:
-        return f"killed by signal {-code} ({signal.Signals(-code).name})"
-    return f"exit code {code}"
 
 
 class ForkedWorkers:
@@ -105,8 +104,8 @@ class ForkedWorkers:
                 self._stop_all()
                 self._wait_all()
                 raise RuntimeServingError(f"worker process {idx} could not start "
-                                          f"({_status_text(code)}); see the log above")
-            reason = _status_text(code)
+                                          f"({exit_description(code)}); see the log above")
+            reason = exit_description(code)
             delay = self._history[idx].record(reason)
             self._state[idx] = FLAPPING if self._history[idx].flapping() else DOWN
             _LOGGER.error("worker process %d (pid %d) died: %s; restarting in %.1f s (%d "

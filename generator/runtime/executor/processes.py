@@ -25,13 +25,13 @@ from collections.abc import Callable
 from typing import Any
 
 from generator.runtime.errors import DagError, ErrorCode, PredictorError
+from generator.runtime.executor.base import Emit, next_batch, prepare_op
 from generator.runtime.executor.supervision import DeathHistory, die_with_parent, exit_description
 from generator.runtime.pipeline.channel_data import ChannelData
 from generator.runtime.pipeline.operator import Item, Op
 
 _LOGGER = logging.getLogger("generator.runtime")
 
-Emit = Callable[[Op, list[Item], list[tuple[Any, float]]], None]
 #: the server-side ends of every worker pipe in this process; a new worker closes its copies,
 #: so that the death of the server gives every worker EOF
 _PARENT_ENDS: weakref.WeakSet = weakref.WeakSet()
@@ -68,12 +68,6 @@ def _child_main(op: Op, idx: int, conn, device: str, device_id: int, parent: int
         conn.send(("results", op.run_batch(items)))
 
 
-def _default_prepare(op: Op) -> None:
-    from generator.runtime.executor.threads import prepare_op
-
-    prepare_op(op)
-
-
 class _Worker:
     __slots__ = ("idx", "proc", "conn", "state", "busy", "history", "restart_at", "started",
                  "init_error")
@@ -106,7 +100,7 @@ class ProcessWorkers:
         self._ctx = multiprocessing.get_context("fork")
         self._emit = emit
         self._resolve = resolve_devices
-        self._prepare = prepare or _default_prepare
+        self._prepare = prepare or prepare_op
         self._on_death = on_death
         self._workers = [_Worker(i) for i in range(op.concurrency or 1)]
         self._cond = threading.Condition()
@@ -226,8 +220,6 @@ class ProcessWorkers:
         return None
 
     def _dispatch(self) -> None:
-        from generator.runtime.executor.threads import next_batch
-
         op = self.op
         while True:
             if self._take_idle() is None:

@@ -1,5 +1,5 @@
-"""Op worker pools: threads (`is_thread_op: true`) here, supervised processes (`false`) in
-`process_workers`.
+"""The thread pool of an Op (`is_thread_op: true`); supervised processes (`false`) are in
+`processes`, and what both share (`WorkerPool`, `next_batch`, `prepare_op`) in `base`.
 
 Both take up to `batch_size` queued requests (waiting at most `auto_batching_timeout` for more;
 with no timeout, only what is already queued — Paddle Serving blocked until the batch was
@@ -18,70 +18,13 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from generator.runtime.errors import DagError
-from generator.runtime.executor.processes import ProcessWorkers
+from generator.runtime.executor.base import _STOP, Emit, _device_plan, _init_op, next_batch
 from generator.runtime.inference.warmup import warm_up
 from generator.runtime.pipeline.operator import Item, Op
 
-__all__ = ["ProcessWorkers", "ThreadWorkers", "next_batch", "prepare_op", "warm_up"]
+__all__ = ["ThreadWorkers"]
 
 _LOGGER = logging.getLogger("generator.runtime")
-
-Emit = Callable[[Op, list[Item], list[tuple[Any, float]]], None]
-_STOP = None
-
-
-def next_batch(q, batch_size: int, wait_s: float | None, poll: Callable[[], bool] | None = None,
-               poll_s: float = 1.0):
-    """Block for one item, then gather up to `batch_size`. Returns (items, stop_seen); stops
-    when `poll()` turns false."""
-    while True:
-        try:
-            first = q.get(timeout=poll_s)
-            break
-        except queue.Empty:
-            if poll is not None and not poll():
-                return [], True
-    if first is _STOP:
-        return [], True
-    items, stop = [first], False
-    deadline = None if wait_s is None else time.monotonic() + wait_s
-    while len(items) < batch_size:
-        try:
-            if deadline is None:
-                item = q.get_nowait()
-            else:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    break
-                item = q.get(timeout=remaining)
-        except queue.Empty:
-            break
-        if item is _STOP:
-            stop = True
-            break
-        items.append(item)
-    return items, stop
-
-
-def _init_op(op: Op) -> None:
-    """`op.init_op()`; a failure stops start-up with the Op named (Paddle Serving's 3003)."""
-    try:
-        op.init_op()
-    except Exception as exc:
-        raise DagError(f"Op '{op.name}': init_op failed: {type(exc).__name__}: {exc}") from exc
-
-
-def prepare_op(op: Op) -> None:
-    """In a worker: `init_op`, then warm up the Op's predictor (if it has one)."""
-    _init_op(op)
-    if op.client is not None:
-        warm_up(op.name, op.client)
-
-
-def _device_plan(op: Op, resolve_devices: Callable[[dict], tuple[str, list[int]]]):
-    device, ids = resolve_devices(op.local_service_conf)
-    return device, ids or [-1]
 
 
 class ThreadWorkers:

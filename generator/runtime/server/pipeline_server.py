@@ -29,7 +29,7 @@ from generator.runtime.executor.dag import DagExecutor
 from generator.runtime.inference.devices import DevicePolicy
 from generator.runtime.logs import setup_logging
 from generator.runtime.metrics import Metrics
-from generator.runtime.pipeline.operator import ResponseOp
+from generator.runtime.pipeline.io_ops import ResponseOp
 
 _LOGGER = logging.getLogger("generator.runtime")
 
