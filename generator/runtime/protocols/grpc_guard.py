@@ -18,8 +18,10 @@ import grpc
 
 from generator.runtime.errors import ErrorCode
 from generator.runtime.metrics import Metrics
+from generator.runtime.proto import INFERENCE_METHOD_PATH, Response
+from generator.runtime.protocols.status import OVERLOADED
 
-PIPELINE_METHOD = "/baidu.paddle_serving.pipeline_serving.PipelineService/inference"
+PIPELINE_METHOD = INFERENCE_METHOD_PATH
 #: threads beyond `limit` that only answer refusals
 REFUSAL_THREADS = 32
 
@@ -86,13 +88,11 @@ class GrpcGuard(grpc.ServerInterceptor):
         message = (f"server overloaded: {self.limit} gRPC calls are being handled "
                    f"({self._key} in config.yml); retry later")
         if method == PIPELINE_METHOD:
-            from generator.runtime.proto import Response
-
             self._metrics.answered("grpc", ErrorCode.OVERLOADED)
             self._metrics.grpc_response("OK")
             return Response(err_no=int(ErrorCode.OVERLOADED), err_msg=message)
-        self._metrics.grpc_response("RESOURCE_EXHAUSTED")
-        context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, message)
+        self._metrics.grpc_response(OVERLOADED.name)
+        context.abort(OVERLOADED.grpc, message)
         return None
 
 

@@ -3,8 +3,6 @@ metrics and graceful shutdown around a `DagExecutor`."""
 
 from __future__ import annotations
 
-import concurrent.futures
-import json
 import logging
 import os
 import shutil
@@ -30,6 +28,8 @@ from generator.runtime.inference.devices import DevicePolicy
 from generator.runtime.logs import setup_logging
 from generator.runtime.metrics import Metrics
 from generator.runtime.pipeline.io_ops import ResponseOp
+from generator.runtime.server import listeners
+from generator.runtime.server.health import GrpcHealth, backend_warnings, readiness, system_routes
 
 _LOGGER = logging.getLogger("generator.runtime")
 
@@ -70,7 +70,7 @@ class PipelineServer:
         self._grpc: grpc.Server | None = None
         self._http: Any = None
         self._prom: Any = None
-        self._health: Any = None
+        self._health: GrpcHealth | None = None
         self._metrics = Metrics(name or "default")
         self._stopping = threading.Event()
         self._stopped = threading.Event()
@@ -167,116 +167,49 @@ class PipelineServer:
 
     def _health_state(self) -> tuple[bool, str]:
         """(ready, why not): the graph runs, every worker is up, the server is not stopping."""
-        if self._dag is None or self._stopping.is_set():
-            return False, ""
-        ok, why = self._dag.health()
-        if ok and self._siblings is not None:
-            ok, why = self._siblings()
-        return ok, why
+        state, why = self._readiness()
+        return state == "ready", why
 
-    def _backend_warnings(self) -> list[str]:
-        """Backend fallbacks of this server's predictors (thread mode: they live here)."""
-        ops = self._dag.ops if self._dag is not None else []
-        return [f"Op '{op.name}': {op.client.fallback_reason}" for op in ops
-                if getattr(getattr(op, "client", None), "fallback_reason", "")]
+    def _readiness(self) -> tuple[str, str]:
+        return readiness(self._dag, self._stopping.is_set(), self._siblings)
 
-    def _get_routes(self) -> dict:
-        def live():
-            return 200, "application/json", b'{"status": "alive"}'
-
-        def ready():
-            warnings = [*self.startup_warnings, *self._backend_warnings()]
-            extra = {"warnings": warnings} if warnings else {}
-            # scaffold verify/bench: the per-start token they gave this process, echoed so they
-            # can tell their own service from another one answering on the port
-            if os.environ.get("SCAFFOLD_START_TOKEN"):
-                extra["start_token"] = os.environ["SCAFFOLD_START_TOKEN"]
-            ok, why = self._health_state()
-            if ok:
-                return 200, "application/json", json.dumps({"status": "ready", **extra}).encode()
-            state = "stopping" if self._stopping.is_set() else (
-                "degraded" if why and self._dag is not None and self._dag.ready else "starting")
-            if why:
-                extra["reason"] = why
-            return 503, "application/json", json.dumps({"status": state, **extra}).encode()
-
-        def metrics():
-            return 200, "text/plain; version=0.0.4; charset=utf-8", self._metrics.render()
-
-        routes = {"/health/live": live, "/health/ready": ready, "/metrics": metrics}
-        if self.models is not None:  # OpenAPI (/openapi.json, /docs) and the try page (/)
-            from generator import __version__
-            from generator.runtime.protocols.http.pages import web_routes
-
-            ops = self._dag.ops if self._dag is not None else []
-            routes.update(web_routes(self._name or "default", __version__, self.models,
-                                     getattr(ops[-1], "task", None) if ops else None))
-        return routes
+    def _warnings(self) -> list[str]:
+        return [*self.startup_warnings,
+                *backend_warnings(self._dag.ops if self._dag is not None else [])]
 
     def start(self, reuse_port: bool = False) -> None:
         """Build the DAG (predictors, workers), then open the gRPC and HTTP ports. Non-blocking."""
-        from generator.runtime.proto import pipeline_service_handler
-        from generator.runtime.protocols.grpc_guard import REFUSAL_THREADS, GrpcGuard, default_limit
-        from generator.runtime.protocols.http.gateway import HttpGateway, Limits
-        from generator.runtime.protocols.oip.grpc_service import OipGrpcService
-        from generator.runtime.protocols.oip.rest import OipRestRouter
+        from generator.imaging.limits import configure as configure_image_limits
 
         conf = self.config
         if self._dag is None or self._dag.ready:  # not prepared, or started once already
             self._dag = self._new_dag()
-        from generator.imaging.limits import configure as configure_image_limits
-
         configure_image_limits(conf["max_image_pixels"], conf["max_images_per_request"])
         self._dag.start()
-        limit = conf["max_message_size_mb"] << 20
-        options = [("grpc.max_send_message_length", limit),
-                   ("grpc.max_receive_message_length", limit),
-                   ("grpc.so_reuseport", 1 if reuse_port else 0)]
-        rpcs = conf["max_concurrent_rpcs"] or default_limit(conf["worker_num"],
-                                                            conf["dag"]["channel_size"])
-        self._grpc = grpc.server(
-            concurrent.futures.ThreadPoolExecutor(max_workers=rpcs + REFUSAL_THREADS,
-                                                  thread_name_prefix="grpc"),
-            interceptors=[GrpcGuard(rpcs, self._metrics)], options=options)
-        self._grpc.add_generic_rpc_handlers((pipeline_service_handler(self._grpc_inference),))
         self.models = self._model_registry()  # Open Inference Protocol, gRPC and REST
-        self._grpc.add_generic_rpc_handlers((OipGrpcService(self.models).handler(),))
-        self._add_health()
-        if conf.get("rpc_port"):
-            address = f"{conf['rpc_host']}:{conf['rpc_port']}"
-            try:
-                bound = self._grpc.add_insecure_port(address)
-            except RuntimeError as exc:
-                bound, err = 0, exc
-            else:
-                err = None
-            if not bound:
-                self._dag.stop(2.0)
-                raise RuntimeServingError(
-                    f"cannot listen for gRPC on {address} ({err or 'port in use?'}); free the port "
-                    "or change rpc_port in config.yml")
-            self.rpc_port = bound
+        self._grpc = listeners.build_grpc(conf, self._grpc_inference, self.models,
+                                          self._metrics, reuse_port)
+        self._health = GrpcHealth(self._grpc)
+        try:
+            self.rpc_port = listeners.bind_grpc(self._grpc, conf)
+        except RuntimeServingError:
+            self._dag.stop(2.0)
+            raise
         self._grpc.start()
-        routes = self._get_routes()
-        if conf.get("http_port"):
-            self._http = HttpGateway(self._inference, host=conf["http_host"],
-                                     port=conf["http_port"], max_body_bytes=limit,
-                                     get_routes=routes, routers=[OipRestRouter(self.models)],
-                                     max_workers=max(32, conf["worker_num"]),
-                                     limits=Limits(conf.get("http_max_connections", 1000),
-                                                   conf.get("http_header_timeout_s", 15),
-                                                   conf.get("http_body_timeout_s", 120)),
-                                     observe=self._metrics.http_response,
-                                     **({"reuse_port": True} if reuse_port else {}))
-            self._start_listener(self._http, "HTTP", "http_port")
+        ops = self._dag.ops
+        routes = system_routes(self._name or "default", self._readiness, self._warnings,
+                               self._metrics, self.models,
+                               getattr(ops[-1], "task", None) if ops else None)
+        self._http = listeners.build_http(conf, self._inference, routes, self.models,
+                                          self._metrics, reuse_port)
+        if self._http is not None:
+            listeners.start_listener(self._http, "HTTP", "http_port", lambda: self.stop(1.0))
             self.http_port = self._http.port
-        prom_port = conf["dag"].get("prometheus_port")
-        if conf["dag"].get("enable_prometheus") and prom_port and not reuse_port:
-            self._prom = HttpGateway(self._inference, host=conf["http_host"], port=prom_port,
-                                     get_routes={"/metrics": routes["/metrics"]})
-            self._start_listener(self._prom, "Prometheus", "dag.prometheus_port")
-        if self._health is not None:
-            self._set_health(True)
+        self._prom = listeners.build_prometheus(conf, self._inference, routes, reuse_port)
+        if self._prom is not None:
+            listeners.start_listener(self._prom, "Prometheus", "dag.prometheus_port",
+                                     lambda: self.stop(1.0))
+        self._health.set(True)
         self._start_tracer(conf["dag"]["tracer"]["interval_s"])
         _LOGGER.info("service '%s' ready: gRPC port %s, HTTP port %s (POST /%s/prediction)",
                      self._name or "*", self.rpc_port, self.http_port, self._name or "{name}")
@@ -289,33 +222,6 @@ class PipelineServer:
         return build_registry(self._name or "default",
                               lambda request: self._inference(request, None, "oip"), self._ready,
                               self._dag.ops if self._dag is not None else [], __version__)
-
-    def _start_listener(self, gateway: Any, what: str, key: str) -> None:
-        try:
-            gateway.start()
-        except OSError as exc:
-            self.stop(1.0)
-            raise RuntimeServingError(
-                f"cannot listen for {what} on port {gateway._port if hasattr(gateway, '_port') else '?'}"
-                f" ({exc}); free the port or change {key} in config.yml") from exc
-
-    def _add_health(self) -> None:
-        try:
-            from grpc_health.v1 import health, health_pb2_grpc
-        except ImportError:  # pragma: no cover - grpcio-health-checking is a dependency
-            return
-        self._health = health.HealthServicer()
-        health_pb2_grpc.add_HealthServicer_to_server(self._health, self._grpc)
-        self._set_health(False)
-
-    def _set_health(self, serving: bool) -> None:
-        from grpc_health.v1 import health_pb2
-
-        status = (health_pb2.HealthCheckResponse.SERVING if serving
-                  else health_pb2.HealthCheckResponse.NOT_SERVING)
-        for service in ("", "baidu.paddle_serving.pipeline_serving.PipelineService",
-                        "inference.GRPCInferenceService"):
-            self._health.set(service, status)
 
     def _start_tracer(self, interval_s: int) -> None:
         if interval_s < 1:
@@ -335,7 +241,7 @@ class PipelineServer:
         timeout = self.config["shutdown_timeout_s"] if timeout is None else timeout
         self._stopping.set()
         if self._health is not None:
-            self._set_health(False)
+            self._health.set(False)
         deadline = time.monotonic() + timeout
         done = self._grpc.stop(grace=timeout) if self._grpc is not None else None
         for gateway in (self._http, self._prom):
@@ -386,7 +292,7 @@ class PipelineServer:
 
     def _run_workers(self) -> None:
         """`build_dag_each_worker`: `worker_num` supervised forked processes, each with its own
-        DAG and servers on the same ports (SO_REUSEPORT); see `dag_workers`."""
+        DAG and servers on the same ports (SO_REUSEPORT); see `executor.forked`."""
         from generator.runtime.executor.forked import ForkedWorkers
 
         def serve(idx: int, workers: ForkedWorkers) -> int:

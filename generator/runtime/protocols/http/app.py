@@ -24,10 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import unquote
 
-from generator.runtime.protocols.http.connection import (
-    GRPC_INVALID_ARGUMENT,
-    GRPC_RESOURCE_EXHAUSTED,
-)
+from generator.runtime.protocols import status as st
 from generator.runtime.protocols.http.pipeline_json import (
     JsonMappingError,
     error_json,
@@ -37,7 +34,6 @@ from generator.runtime.protocols.http.pipeline_json import (
 
 _LOGGER = logging.getLogger(__name__)
 
-GRPC_INTERNAL = 13
 JSON = "application/json"
 TEXT = "text/plain; charset=utf-8"
 _MIB = 1 << 20
@@ -68,12 +64,18 @@ class HttpResponse:
     headers: list[tuple[str, str]] = field(default_factory=list)
 
 
+def error_response(status: st.Status, message: str) -> HttpResponse:
+    """The one transport-error answer of the Paddle Serving HTTP gateway: `status.http` with
+    the grpc-gateway error body (`code` is the gRPC status number)."""
+    return HttpResponse(status.http, error_json(status.code, message))
+
+
 class BodyError(Exception):
     """The body could not be read within the limits: `status` with a message."""
 
-    def __init__(self, status: int, code: int, message: str, close: bool = False) -> None:
+    def __init__(self, status: st.Status, message: str, close: bool = False) -> None:
         super().__init__(message)
-        self.status, self.code, self.close = status, code, close
+        self.status, self.close = status, close
 
 
 class Router(Protocol):
@@ -144,8 +146,7 @@ class GatewayApp:
             try:
                 body = await self._read_body(scope, receive)
             except BodyError as exc:
-                return self._closing(HttpResponse(exc.status, error_json(exc.code, str(exc))),
-                                     exc.close)
+                return self._closing(error_response(exc.status, str(exc)), exc.close)
             return await self._run(self._predict, segments[0], segments[1], body)
         if len(segments) == 2 and all(segments):
             return HttpResponse(405, b"Method Not Allowed\n", TEXT)
@@ -161,7 +162,7 @@ class GatewayApp:
             return await loop.run_in_executor(self.executor, self._timed, fn, *args)
         except Exception as exc:  # a router's bug: still one JSON answer, server keeps serving
             _LOGGER.exception("HTTP handler failed")
-            return HttpResponse(500, error_json(GRPC_INTERNAL, f"{type(exc).__name__}: {exc}"))
+            return error_response(st.INTERNAL, f"{type(exc).__name__}: {exc}")
         finally:
             self._busy -= 1
 
@@ -187,7 +188,7 @@ class GatewayApp:
         try:
             request = request_from_json(body)
         except JsonMappingError as exc:
-            return HttpResponse(400, error_json(GRPC_INVALID_ARGUMENT, str(exc)))
+            return error_response(st.INVALID, str(exc))
         request.name = name
         request.method = method
         try:
@@ -195,7 +196,7 @@ class GatewayApp:
         except Exception as exc:
             _LOGGER.exception("prediction handler failed for POST /%s/%s", name, method)
             message = f"prediction handler failed: {type(exc).__name__}: {exc}"
-            return HttpResponse(500, error_json(GRPC_INTERNAL, message))
+            return error_response(st.INTERNAL, message)
         return HttpResponse(200, payload, JSON, [("Grpc-Metadata-Content-Type", "application/grpc")])
 
     # -- body ---------------------------------------------------------------------------------
@@ -213,22 +214,22 @@ class GatewayApp:
             try:
                 length = int(length_text)  # llhttp has checked it already
             except ValueError:
-                raise BodyError(400, GRPC_INVALID_ARGUMENT,
+                raise BodyError(st.INVALID,
                                 f"invalid Content-Length header: {length_text!r}", close=True) from None
             if length > limit:
-                raise BodyError(413, GRPC_RESOURCE_EXHAUSTED, self._too_large(length),
+                raise BodyError(st.TOO_LARGE, self._too_large(length),
                                 close=length > DRAIN_LIMIT)
         parts: list[bytes] = []
         total = 0
         while True:
             message = await receive()
             if message["type"] == "http.disconnect":
-                raise BodyError(400, GRPC_INVALID_ARGUMENT, "the client closed the connection "
+                raise BodyError(st.INVALID, "the client closed the connection "
                                 "before sending the whole body", close=True)
             chunk = message.get("body", b"")
             total += len(chunk)
             if total > limit:
-                raise BodyError(413, GRPC_RESOURCE_EXHAUSTED, self._too_large(None), close=True)
+                raise BodyError(st.TOO_LARGE, self._too_large(None), close=True)
             if chunk:
                 parts.append(chunk)
             if not message.get("more_body", False):

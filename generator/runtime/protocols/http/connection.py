@@ -22,13 +22,8 @@ from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
+from generator.runtime.protocols import status as st
 from generator.runtime.protocols.http.pipeline_json import error_json
-
-#: grpc status codes used in error bodies (as grpc-gateway does).
-GRPC_INVALID_ARGUMENT = 3
-GRPC_DEADLINE_EXCEEDED = 4
-GRPC_RESOURCE_EXHAUSTED = 8
-GRPC_UNAVAILABLE = 14
 
 
 class Limits:
@@ -56,14 +51,14 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self._header_bytes = 0
         self._receiving = False  # between a request's first byte and its last
         self._rejected = False
-        self._too_large: tuple[int, str] | None = None
+        self._too_large: tuple[st.Status, str] | None = None
 
     # -- connection ---------------------------------------------------------------------------
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         if len(self.connections) > self.limits.max_connections:
             self._rejected = True
-            self._send_error(503, GRPC_UNAVAILABLE,
+            self._send_error(st.UNAVAILABLE,
                              f"too many open connections (limit {self.limits.max_connections}); "
                              "retry later")
             return
@@ -90,11 +85,11 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             self._arm(self.limits.header_timeout_s, "headers")
 
     def on_url(self, url: bytes) -> None:
-        self._count_header(len(url), 414, "request URL")
+        self._count_header(len(url), st.URL_TOO_LONG, "request URL")
         super().on_url(url)
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self._count_header(len(name) + len(value) + 4, 431, "request headers")
+        self._count_header(len(name) + len(value) + 4, st.HEADERS_TOO_LARGE, "request headers")
         super().on_header(name, value)
 
     def on_headers_complete(self) -> None:
@@ -106,7 +101,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self._disarm()
         super().on_message_complete()
 
-    def _count_header(self, size: int, status: int, what: str) -> None:
+    def _count_header(self, size: int, status: st.Status, what: str) -> None:
         self._header_bytes += size
         if self._header_bytes > self.limits.max_header_bytes:
             self._too_large = (status, f"{what} larger than {self.limits.max_header_bytes} bytes")
@@ -116,24 +111,24 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
     def send_400_response(self, msg: str) -> None:
         if self._too_large is not None:
             status, message = self._too_large
-            self._send_error(status, GRPC_RESOURCE_EXHAUSTED, message)
+            self._send_error(status, message)
             return
-        self._send_error(400, GRPC_INVALID_ARGUMENT, f"malformed HTTP request: {self._parse_error()}")
+        self._send_error(st.INVALID, f"malformed HTTP request: {self._parse_error()}")
 
     def _parse_error(self) -> str:
         # httptools keeps llhttp's reason on the exception only; the generic text is enough.
         return "the request line, headers or body framing could not be parsed"
 
-    def _send_error(self, status: int, code: int, message: str) -> None:
+    def _send_error(self, status: st.Status, message: str) -> None:
         if self.transport.is_closing():
             return
         if self.cycle is not None and self.cycle.response_started:
             self.transport.close()
             return
-        body = error_json(code, message)
+        body = error_json(status.code, message)
         if self.observe is not None:
-            self.observe(status)
-        head = [STATUS_LINE[status]]
+            self.observe(status.http)
+        head = [STATUS_LINE[status.http]]
         for name, value in self.server_state.default_headers:
             head += [name, b": ", value, b"\r\n"]
         head += [b"content-type: application/json\r\n",
@@ -162,7 +157,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             return
         if not self._receiving and what == "headers" and self.cycle is not None:
             return  # a request is being handled; the keep-alive timer takes over afterwards
-        self._send_error(408, GRPC_DEADLINE_EXCEEDED,
+        self._send_error(st.DEADLINE_EXCEEDED,
                          f"the request {what} did not arrive within {seconds:g} s")
 
     def on_response_complete(self) -> None:

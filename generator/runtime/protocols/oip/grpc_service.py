@@ -20,6 +20,7 @@ from generator.runtime.protocols.oip.tensors import (
     encode_raw,
     from_contents,
 )
+from generator.runtime.protocols.status import INVALID
 
 
 class OipGrpcService:
@@ -44,9 +45,9 @@ class OipGrpcService:
             try:
                 return fn(request)
             except OipError as exc:
-                context.abort(getattr(grpc.StatusCode, exc.kind), str(exc))
+                context.abort(exc.status.grpc, str(exc))
             except TensorError as exc:
-                context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+                context.abort(INVALID.grpc, str(exc))
 
         return run
 

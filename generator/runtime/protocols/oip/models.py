@@ -25,26 +25,27 @@ import numpy as np
 from generator.runtime.proto import Request
 from generator.runtime.proto.tensors import ndarray_to_tensor, tensor_to_value
 from generator.runtime.protocols.oip.tensors import DATATYPES, TensorError, datatype_of
+from generator.runtime.protocols.status import (
+    INTERNAL,
+    INVALID,
+    NOT_FOUND,
+    UNAVAILABLE,
+    Status,
+    for_error_code,
+)
 
-#: HTTP status and gRPC status code name of each error kind.
-NOT_FOUND, INVALID, UNAVAILABLE, INTERNAL = "NOT_FOUND", "INVALID_ARGUMENT", "UNAVAILABLE", \
-    "INTERNAL"
-HTTP_STATUS = {NOT_FOUND: 404, INVALID: 400, UNAVAILABLE: 503, INTERNAL: 500}
 _PADDLE_DTYPE = {"float32": "FP32", "float64": "FP64", "float16": "FP16", "int64": "INT64",
                  "int32": "INT32", "int16": "INT16", "int8": "INT8", "uint8": "UINT8",
                  "bool": "BOOL", "bfloat16": "FP16"}
 
 
 class OipError(Exception):
-    """A request the protocol answers with an error: `kind` is one of the names above."""
+    """A request the protocol answers with an error: `status` (from `protocols.status`) gives
+    its HTTP status and gRPC code."""
 
-    def __init__(self, kind: str, message: str) -> None:
+    def __init__(self, status: Status, message: str) -> None:
         super().__init__(message)
-        self.kind = kind
-
-    @property
-    def http_status(self) -> int:
-        return HTTP_STATUS[self.kind]
+        self.status = status
 
 
 @dataclass(frozen=True)
@@ -93,9 +94,7 @@ class ServiceModel:
                 request.tensors.append(ndarray_to_tensor(name, array))
         response = self._call(request)
         if response.err_no != 0:
-            kind = UNAVAILABLE if response.err_no == 3001 else (
-                INVALID if response.err_no in (3002, 5000) else INTERNAL)
-            raise OipError(kind, f"err_no {response.err_no}: {response.err_msg}")
+            raise OipError(for_error_code(response.err_no), f"err_no {response.err_no}: {response.err_msg}")
         return self._outputs(response, wanted)
 
     @staticmethod

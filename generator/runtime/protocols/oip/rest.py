@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from generator.runtime.protocols.http.app import TEXT, BodyError, HttpRequest, HttpResponse
-from generator.runtime.protocols.oip.models import INVALID, ModelRegistry, OipError
+from generator.runtime.protocols.oip.models import ModelRegistry, OipError
 from generator.runtime.protocols.oip.tensors import (
     TensorError,
     datatype_of,
@@ -29,14 +29,15 @@ from generator.runtime.protocols.oip.tensors import (
     from_json_data,
     to_json_data,
 )
+from generator.runtime.protocols.status import INVALID, METHOD_NOT_ALLOWED, NOT_FOUND, Status
 
 HEADER_LENGTH = "inference-header-content-length"
 Handler = Callable[[HttpRequest], HttpResponse]
 
 
-def error(status: int, message: str) -> HttpResponse:
-    """The protocol's error answer."""
-    return HttpResponse(status, json.dumps({"error": message}, ensure_ascii=False).encode(
+def error(status: Status, message: str) -> HttpResponse:
+    """The protocol's one error answer: `status.http` with `{"error": message}`."""
+    return HttpResponse(status.http, json.dumps({"error": message}, ensure_ascii=False).encode(
         "utf-8", "backslashreplace"))
 
 
@@ -77,9 +78,9 @@ class OipRestRouter:
                 want = "POST"
                 handler = lambda r: self._infer(name, version, r)  # noqa: E731
         if handler is None:
-            return lambda r: error(404, f"no such endpoint: {r.method} {r.path}")
+            return lambda r: error(NOT_FOUND, f"no such endpoint: {r.method} {r.path}")
         if method != want and not (want == "GET" and method == "HEAD"):
-            return lambda r: error(405, f"{r.path} takes {want}, not {r.method}")
+            return lambda r: error(METHOD_NOT_ALLOWED, f"{r.path} takes {want}, not {r.method}")
         return self._guard(handler)
 
     @staticmethod
@@ -96,9 +97,9 @@ class OipRestRouter:
             try:
                 return handler(request)
             except OipError as exc:
-                return error(exc.http_status, str(exc))
+                return error(exc.status, str(exc))
             except TensorError as exc:
-                return error(400, str(exc))
+                return error(INVALID, str(exc))
 
         return run
 
