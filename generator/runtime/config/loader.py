@@ -31,7 +31,7 @@ Extensions (all optional; documented in `KEY_DOCS`):
   `max_concurrent_rpcs` (0: derived): gRPC calls in progress at most, one more gets 8001 at once;
   `max_image_pixels` (40,000,000) and `max_images_per_request` (64): per-request image limits
   (err_no 5000). `strict_device` (false): an Op asking for a GPU on a CPU-only Paddle build runs on CPU with
-  one start-up warning (`device_fallback`); true makes that a start-up error.
+  one start-up warning (`inference.devices`); true makes that a start-up error.
 - `local_service_conf`: `min_input_shape` / `max_input_shape` / `opt_input_shape` (TensorRT
   dynamic shapes: input name -> list of positive ints; all three or none, same inputs, same rank,
   min <= opt <= max); `use_static` (false: serialize TensorRT engines); `trt_cache_dir` (null

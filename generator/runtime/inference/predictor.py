@@ -8,7 +8,7 @@ same for every backend. `build_inference_config` (in `backends.paddle_backend`) 
 place where `local_service_conf` options become `paddle.inference.Config` calls.
 
 A backend that might crash the interpreter (oneDNN, OpenVINO, ONNX Runtime) is first built and
-run once in a child process (`backends.probe`); if that child dies, the predictor falls back to
+run once in a child process (`probe`); if that child dies, the predictor falls back to
 Paddle Inference with oneDNN off and says so (`fallback_reason`).
 
 A predictor is not thread safe: give each worker thread its own `clone()`.

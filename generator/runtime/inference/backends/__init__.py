@@ -1,6 +1,6 @@
 """Inference backends behind `LocalPredictor`: Paddle Inference (the default), OpenVINO and
 ONNX Runtime (optional extras), each an `Engine` (see `base`). `create_engine` picks one by
-`local_service_conf.backend`; `probe` checks in a child process that a backend which might
+`local_service_conf.backend`; `inference.probe` checks in a child process that a backend which might
 crash the interpreter (oneDNN, a foreign runtime) builds and runs before the service loads it.
 """
 

@@ -11,8 +11,8 @@ Behaviour matches Paddle Serving 0.9's `libproxy_server.so` (grpc-gateway v1 wit
   gRPC server rejected large requests instead).
 
 The server is uvicorn (HTTP/1.1 parsed by httptools/llhttp, one event loop (uvloop when installed) in a
-background thread, no thread per connection) with the limits of `http_protocol` (connection cap,
-header and body deadlines, JSON error answers) and the app of `http_app`. `stop()` closes the
+background thread, no thread per connection) with the limits of `connection` (connection cap,
+header and body deadlines, JSON error answers) and the app of `app`. `stop()` closes the
 listener and idle or half-sent connections at once and waits only for requests being handled.
 """
 
@@ -45,7 +45,7 @@ __all__ = [
     "request_from_json",
     "response_to_json",
 ]
-# (the JSON mapping lives in http_json; its names are re-exported here)
+# (the JSON mapping lives in pipeline_json; its names are re-exported here)
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -56,10 +56,10 @@ class HttpGateway:
     `start()` binds and serves in a background thread; `port` is the bound port (pass port=0 to
     pick a free one); `stop(timeout)` stops accepting, lets in-flight requests finish and closes
     every connection. `reuse_port=True` sets SO_REUSEPORT so that several worker processes can
-    serve the same port. `routers` add endpoints (see `http_app.Router`); `max_workers` bounds
+    serve the same port. `routers` add endpoints (see `app.Router`); `max_workers` bounds
     the threads running handlers; `limits` bounds connections and request deadlines;
     `inline_budget_s` (0: never) lets handlers that recently ran faster than that run on the
-    event loop while no other request is in progress (see `http_app`).
+    event loop while no other request is in progress (see `app`).
     """
 
     def __init__(

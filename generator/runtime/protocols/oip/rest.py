@@ -50,7 +50,7 @@ def _status(ok: bool) -> HttpResponse:
 
 
 class OipRestRouter:
-    """`http_app.Router` for the `/v2` endpoints of the registry's models."""
+    """`http.app.Router` for the `/v2` endpoints of the registry's models."""
 
     def __init__(self, registry: ModelRegistry) -> None:
         self.registry = registry
