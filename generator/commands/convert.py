@@ -31,8 +31,8 @@ def command(dirname: str, model_filename: str | None, params_filename: str | Non
             fetch_alias_names: str | None, show_proto: str) -> None:
     """Convert an inference model into Paddle Serving's serving_server/ and serving_client/."""
     show = parse_bool(show_proto, "--show_proto")
+    from generator.export.convert import inference_model_to_serving
     from generator.export.errors import ExportError
-    from generator.serving_model.convert import inference_model_to_serving
 
     try:
         feeds, fetches = inference_model_to_serving(

@@ -238,7 +238,7 @@ def _export_into(tmp: Path, final: Path, fn, plain, paddle_spec, cfg, built: Bui
     fetch_names: list[str] = []
     server = client = None
     if export_serving_model:
-        from generator.serving_model.convert import inference_model_to_serving
+        from generator.export.convert import inference_model_to_serving
 
         with step("writing serving_server/ and serving_client/"):
             feed_names, fetch_names = inference_model_to_serving(
@@ -332,11 +332,11 @@ def _build_fresh_names(cfg: dict[str, Any], config_path: Path) -> BuiltModel:
 def _export_with_ppdet(config_path: Path, final: Path, overrides: list[str], ppdet_root: Path,
                        export_serving_model: bool) -> ExportResult:
     """PaddleDetection's own exporter in a subprocess, then `inference_model_to_serving`."""
+    from generator.export.convert import inference_model_to_serving
     from generator.export.native_config import _read_yaml, is_ppdet_config
     from generator.ppdet.errors import PpdetError
     from generator.ppdet.external import run_ppdet_exporter
     from generator.runtime.inference.model_files import find_model_files
-    from generator.serving_model.convert import inference_model_to_serving
 
     if not is_ppdet_config(_read_yaml(config_path)):
         raise ConfigError(f"{config_path}: --ppdet-root applies to PaddleDetection configs only "

@@ -97,8 +97,8 @@ def convert_into(model_dir: Path, folder: Path, deploy_record: Path | None,
                  infer_cfg: dict[str, Any] | None) -> ModelOutput:
     """Convert the inference model in `model_dir` to `folder/serving_server` + `serving_client`;
     copy its deploy record, or write `infer_cfg` (built from a native config) as infer_cfg.yml."""
+    from generator.export.convert import inference_model_to_serving
     from generator.export.errors import ExportError
-    from generator.serving_model.convert import inference_model_to_serving
 
     if (model_dir / "serving_server" / "serving_server_conf.prototxt").is_file():
         model_dir = model_dir / "serving_server"  # a Paddle Serving (or generated) folder

@@ -116,7 +116,7 @@ def test_ppdet_model_dir_example(tmp_path):
     got = json.loads(infer.stdout.strip().splitlines()[-1])["result"]["image"]
     op = OPS_BY_TASK["detection"](name="d", deploy_config=exported / "infer_cfg.yml")
     # the PaddleDetection folder, converted by hand, gives the same answer
-    from generator.serving_model.convert import inference_model_to_serving
+    from generator.export.convert import inference_model_to_serving
 
     inference_model_to_serving(exported, tmp_path / "ref_server", tmp_path / "ref_client")
     want = LocalService(op, tmp_path / "ref_server").predict_images(

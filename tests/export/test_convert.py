@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory, text_format
 
+from generator.export.convert import inference_model_to_serving, to_var_info
 from generator.export.errors import ConvertError
-from generator.serving_model.convert import inference_model_to_serving, to_var_info
 from generator.serving_model.program_io import ProgramVar
 
 PKG = "baidu.paddle_serving.configure"

@@ -168,7 +168,7 @@ LEGACY_MODULES: dict[str, LegacyModule] = {
     "paddle_serving_client.utils": LegacyModule(("generator.runtime.compat.client_utils",),
                                                 package=True),
     "paddle_serving_client.io": LegacyModule(
-        ("generator.serving_model.convert",), names=("inference_model_to_serving",),
+        ("generator.export.convert",), names=("inference_model_to_serving",),
         package=True),
 }
 
