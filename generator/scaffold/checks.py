@@ -4,7 +4,6 @@ ops (with the very builder the service runs), the `-o` overrides (typos, value t
 
 from __future__ import annotations
 
-import difflib
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -12,6 +11,7 @@ from typing import Any
 import yaml
 
 from generator.scaffold.errors import ScaffoldConfigError
+from generator.suggest import closest
 
 #: `-o` keys PaddleDetection's tools accept although configs rarely spell them out
 PPDET_EXTRA_KEYS = ("weights", "use_gpu", "use_xpu", "use_npu", "use_mlu", "save_dir",
@@ -126,9 +126,8 @@ def check_overrides(base: dict[str, Any], overrides: list[str], *, ppdet: bool,
                 continue
             if ppdet and isinstance(node, dict) and not (depth == 0 and part in PPDET_EXTRA_KEYS):
                 keys = [str(k) for k in node if not str(k).startswith("__")]
-                match = difflib.get_close_matches(part, keys, n=1, cutoff=0.6)
-                hint = f" (did you mean {'.'.join([*path[:depth], match[0]])!r}?)" if match \
-                    else ""
+                match = closest(part, keys)
+                hint = f" (did you mean {'.'.join([*path[:depth], match])!r}?)" if match else ""
                 scope = ".".join(path[:depth]) or "the top level"
                 (errors if strict else warnings).append(
                     f"-o {item}: {part!r} is not a key of {scope} in the config{hint}; "

@@ -42,12 +42,12 @@ did-you-mean hint.
 
 from __future__ import annotations
 
-import difflib
 import re
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 from generator.scaffold.errors import ScaffoldConfigError
+from generator.suggest import did_you_mean
 
 DEVICES = ("cpu", "gpu")
 TRT_PRECISIONS = ("fp32", "fp16", "int8")
@@ -203,9 +203,7 @@ def parse_service_section(section: Any, where: str = "config",
     errors = []
     for key, value in values.items():
         if key not in KEYS:
-            match = difflib.get_close_matches(str(key), KEYS, n=1, cutoff=0.6)
-            hint = f" (did you mean {match[0]!r}?)" if match else ""
-            errors.append(f"service.{key}: unknown key{hint}")
+            errors.append(f"service.{key}: unknown key{did_you_mean(key, KEYS)}")
             continue
         problem = _check(key, value)
         if problem:

@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from generator.runtime.config import op_config
 from generator.runtime.errors import ErrorCode
 from generator.runtime.pipeline.operator import DAG_EXECUTOR_NAME, Op
 
@@ -26,10 +27,9 @@ class LocalService:
 
     def __init__(self, op: Op, model_dir: str | Path, *, device: str = "cpu", device_id: int = 0,
                  **local_service_conf: Any):
-        op.init_from_dict({"concurrency": 1, "timeout": -1, "retry": 1, "batch_size": 1,
-                           "auto_batching_timeout": -1, "local_service_conf": {
-                               "model_config": str(model_dir), "client_type": "local_predictor",
-                               **local_service_conf}})
+        op.init_from_dict(op_config(op.name, {"local_service_conf": {
+            "model_config": str(model_dir), "client_type": "local_predictor",
+            **local_service_conf}}, "LocalService"))
         op.client = op._build_client(device, device_id)
         op.init_op()
         self.op = op

@@ -154,7 +154,7 @@ def test_dynamic_shapes_from_yaml_and_from_the_hook_reach_the_predictor(model_di
             "model_config": str(model_dir), "client_type": "local_predictor",
             "min_input_shape": {"y": [1, 2]}, "max_input_shape": {"y": [4, 2]},
             "opt_input_shape": {"y": [2, 2]}}}}})
-    dag = DagExecutor(ResponseOp([op]), conf, Metrics("h"), "<test>", pipeline_config.op_config,
+    dag = DagExecutor(ResponseOp([op]), conf, Metrics("h"), "<test>",
                       pipeline_config.resolve_devices)
     dag.start()
     try:

@@ -4,7 +4,6 @@ walks one section against its `Key` table."""
 
 from __future__ import annotations
 
-import difflib
 import logging
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -12,6 +11,7 @@ from typing import Any
 from generator.runtime.config.keys import Key
 from generator.runtime.config.schema import IGNORED_KEYS, SECTIONS, UNSUPPORTED_DEVICE_TYPES
 from generator.runtime.errors import ConfigValidationError
+from generator.suggest import closest
 
 _SIMILARITY_CUTOFF = 0.8
 
@@ -189,8 +189,8 @@ def _check_shapes(ctx: _Checker, value: Any, path: str) -> dict[str, list[int]] 
 
 
 def _suggest(name: str, candidates: Iterable[str]) -> str | None:
-    matches = difflib.get_close_matches(name, list(candidates), n=1, cutoff=_SIMILARITY_CUTOFF)
-    return matches[0] if matches else None
+    """A known key close to `name` (stricter than elsewhere: an unknown key near one is an error)."""
+    return closest(name, candidates, cutoff=_SIMILARITY_CUTOFF)
 
 
 def _home_of(name: str, section: str, path: str) -> str | None:

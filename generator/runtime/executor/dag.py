@@ -8,7 +8,6 @@ last Op's output goes to the `ResponseOp`. Errors end the request at once.
 from __future__ import annotations
 
 import concurrent.futures
-import difflib
 import itertools
 import logging
 import threading
@@ -16,6 +15,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from generator.runtime.config.loader import default_op_config
 from generator.runtime.errors import (
     CustomException,
     DagError,
@@ -30,6 +30,8 @@ from generator.runtime.metrics import Metrics
 from generator.runtime.pipeline.channel_data import ChannelData
 from generator.runtime.pipeline.io_ops import RequestOp, ResponseOp
 from generator.runtime.pipeline.operator import DAG_EXECUTOR_NAME, Item, Op
+from generator.runtime.proto import error_response
+from generator.suggest import closest
 
 _LOGGER = logging.getLogger("generator.runtime")
 #: longest err_msg a response carries
@@ -95,34 +97,34 @@ class DagExecutor:
     """Runs the Op graph for each request (`call`)."""
 
     def __init__(self, response_op: ResponseOp, config: dict, metrics: Metrics, source: str,
-                 op_config: Callable[[str, dict | None, str], dict],
                  resolve_devices: Callable[[dict], tuple[str, list[int]]]):
         self._response_op = response_op
         self._request_op, self._ops = collect_ops(response_op)
         self._last = response_op.get_input_ops()[0]
         self._metrics = metrics
         dag = config["dag"]
-        self._retry = dag.get("retry", 1)
+        self._retry = dag["retry"]
         self._preds: dict[str, list[str]] = {}
         self._succ: dict[str, list[Op]] = {DAG_EXECUTOR_NAME: []}
         for op in self._ops:
-            op.init_from_dict(op_config(op.name, config.get("op", {}).get(op.name), source))
+            # validated once by the loader; an Op config.yml does not mention gets the defaults
+            op.init_from_dict(config["op"].get(op.name) or default_op_config())
             self._preds[op.name] = [p.name for p in op.get_input_ops()]
             for pred in op.get_input_ops():
                 self._succ.setdefault(pred.name, []).append(op)
-        unused = sorted(set(config.get("op") or {}) - {op.name for op in self._ops})
+        unused = sorted(set(config["op"]) - {op.name for op in self._ops})
         for name in unused:
-            close = difflib.get_close_matches(name, [op.name for op in self._ops], n=1)
-            hint = f"; did you mean '{close[0]}'?" if close else ""
+            close = closest(name, [op.name for op in self._ops])
+            hint = f"; did you mean '{close}'?" if close else ""
             _LOGGER.warning("%s: op.%s matches no Op of the service graph (Ops: %s)%s", source,
                             name, [op.name for op in self._ops], hint)
         #: every request ends within this many seconds (config.yml request_timeout_s)
-        self.request_timeout_s = float(config.get("request_timeout_s", 30))
+        self.request_timeout_s = float(config["request_timeout_s"])
         self._pools: dict[str, WorkerPool] = {}
         for op in self._ops:
             if dag["is_thread_op"]:
-                pool = ThreadWorkers(op, self._on_results, dag["channel_size"], resolve_devices)
-                pool.wait_s = self.request_timeout_s
+                pool = ThreadWorkers(op, self._on_results, dag["channel_size"], resolve_devices,
+                                     wait_s=self.request_timeout_s)
             else:
                 pool = ProcessWorkers(op, self._on_results, dag["channel_size"], resolve_devices,
                                       on_death=metrics.worker_died)
@@ -131,7 +133,7 @@ class DagExecutor:
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
         self._fanout = concurrent.futures.ThreadPoolExecutor(
-            max_workers=max(4, config.get("worker_num", 1)), thread_name_prefix="fanout")
+            max_workers=max(4, config["worker_num"]), thread_name_prefix="fanout")
         self.ready = False
 
     @property
@@ -256,13 +258,13 @@ class DagExecutor:
             request_dict, log_id, prod_code, prod_info = \
                 self._request_op.unpack_request_package(request)
         except CustomException as exc:
-            return _error_response(exc.code, exc.message)
+            return error_response(exc.code, exc.message)
         except Exception as exc:  # noqa: BLE001 - a bad request must not kill the server
-            return _error_response(ErrorCode.RPC_PACKAGE_ERROR, format_exception(
+            return error_response(ErrorCode.RPC_PACKAGE_ERROR, format_exception(
                 exc, log_id, type(self._request_op).__name__, "unpack_request_package",
                 DAG_EXECUTOR_NAME))
         if prod_code is not None:
-            return _error_response(getattr(prod_code, "value", prod_code), prod_info or "")
+            return error_response(getattr(prod_code, "value", prod_code), prod_info or "")
         deadline = time.monotonic() + self.request_timeout_s
         for _attempt in range(max(1, self._retry)):
             result = self._run_once(request_dict, log_id or 0, deadline)
@@ -271,12 +273,7 @@ class DagExecutor:
         try:
             return self._response_op.pack_response_package(result)
         except Exception as exc:  # noqa: BLE001
-            return _error_response(ErrorCode.UNKNOW, format_exception(
+            return error_response(ErrorCode.UNKNOW, format_exception(
                 exc, log_id, type(self._response_op).__name__, "pack_response_package",
                 DAG_EXECUTOR_NAME))
 
-
-def _error_response(code: int, message: str):
-    from generator.runtime.proto import Response
-
-    return Response(err_no=int(code), err_msg=message)

@@ -39,7 +39,7 @@ class ThreadWorkers:
     """
 
     def __init__(self, op: Op, emit: Emit, channel_size: int,
-                 resolve_devices: Callable[[dict], tuple[str, list[int]]]):
+                 resolve_devices: Callable[[dict], tuple[str, list[int]]], *, wait_s: float):
         self.op = op
         self.queue: queue.Queue = queue.Queue(maxsize=channel_size)
         self._emit = emit
@@ -51,7 +51,7 @@ class ThreadWorkers:
         self._waiting = 0
         self._waiting_lock = threading.Lock()
         #: longest wait for a free Op copy, and for its run (the server's request deadline)
-        self.wait_s: float = 30.0
+        self.wait_s = wait_s
         self._runners: concurrent.futures.ThreadPoolExecutor | None = None
 
     def start(self) -> None:

@@ -7,44 +7,51 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from generator.runtime.config.keys import Key
+from generator.runtime.config.schema import DAG_KEYS, LOCAL_KEYS
 from generator.runtime.errors import PredictorError
 from generator.runtime.inference.backends.base import BACKENDS
 from generator.suggest import did_you_mean
 
 DEVICES = ("cpu", "gpu", "trt")
-
-
 DYNAMIC_SHAPE_KEYS = ("min_input_shape", "max_input_shape", "opt_input_shape")
+_LOCAL_KEYS = {key.name: key for key in LOCAL_KEYS}
+_DAG_KEYS = {key.name: key for key in DAG_KEYS}
+
+
+def _schema(name: str, keys: dict[str, Key] = _LOCAL_KEYS) -> Any:
+    """A field defaulting to the schema's default of `name` (defaults live only there)."""
+    return field(default=keys[name].default)
 
 
 @dataclass(frozen=True)
 class PredictorOptions:
-    """Every predictor option, with Paddle Serving's `local_service_conf` defaults."""
+    """Every predictor option; those of `local_service_conf` default as `config/schema.py` says."""
 
-    thread_num: int = 2
+    thread_num: int = _schema("thread_num")
     device: str = "cpu"
     device_id: int = 0
-    mem_optim: bool = True
-    ir_optim: bool = False
-    precision: str = "fp32"
-    use_calib: bool = False
-    use_mkldnn: bool = False
-    mkldnn_cache_capacity: int = 0
-    mkldnn_op_list: list[str] | None = None
-    mkldnn_bf16_op_list: list[str] | None = None
-    min_subgraph_size: int = 3
+    mem_optim: bool = _schema("mem_optim")
+    ir_optim: bool = _schema("ir_optim")
+    precision: str = _schema("precision")
+    use_calib: bool = _schema("use_calib")
+    use_mkldnn: bool = _schema("use_mkldnn")
+    mkldnn_cache_capacity: int = _schema("mkldnn_cache_capacity")
+    mkldnn_op_list: list[str] | None = _schema("mkldnn_op_list")
+    mkldnn_bf16_op_list: list[str] | None = _schema("mkldnn_bf16_op_list")
+    min_subgraph_size: int = _schema("min_subgraph_size")
     dynamic_shape_info: dict[str, dict[str, list[int]]] = field(default_factory=dict)
-    use_static: bool = False
-    trt_cache_dir: str | None = None
-    trt_workspace_size: int = 1 << 30
-    trt_max_batch_size: int = 32
-    collect_shape_range_info: str = ""
-    tuned_dynamic_shape_info: str = ""
-    use_profile: bool = False
+    use_static: bool = _schema("use_static")
+    trt_cache_dir: str | None = _schema("trt_cache_dir")
+    trt_workspace_size: int = _schema("trt_workspace_size")
+    trt_max_batch_size: int = _schema("trt_max_batch_size")
+    collect_shape_range_info: str = _schema("collect_shape_range_info")
+    tuned_dynamic_shape_info: str = _schema("tuned_dynamic_shape_info")
+    use_profile: bool = _schema("use_profile", _DAG_KEYS)
     glog_info: bool = False
-    backend: str = "paddle"
-    onednn_workarounds: bool = True
-    startup_probe: bool = True
+    backend: str = _schema("backend")
+    onednn_workarounds: bool = _schema("onednn_workarounds")
+    startup_probe: bool = _schema("startup_probe")
 
     @property
     def may_crash(self) -> bool:

@@ -149,6 +149,12 @@ FILE_DESCRIPTOR = _POOL.FindFileByName(PROTO_FILE_NAME)
 InferenceFn = Callable[[Any, grpc.ServicerContext], Any]
 
 
+
+def error_response(err_no: int, message: str) -> Any:
+    """The one way the runtime answers a pipeline request with an error: a `Response` holding
+    only `err_no` and `err_msg` (as Paddle Serving does)."""
+    return Response(err_no=int(err_no), err_msg=message)
+
 def pipeline_service_handler(inference: InferenceFn) -> grpc.GenericRpcHandler:
     """Wrap `inference(request, context) -> Response` as the `PipelineService` gRPC service.
 

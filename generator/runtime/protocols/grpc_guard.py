@@ -18,7 +18,7 @@ import grpc
 
 from generator.runtime.errors import ErrorCode
 from generator.runtime.metrics import Metrics
-from generator.runtime.proto import INFERENCE_METHOD_PATH, Response
+from generator.runtime.proto import INFERENCE_METHOD_PATH, error_response
 from generator.runtime.protocols.status import OVERLOADED
 
 PIPELINE_METHOD = INFERENCE_METHOD_PATH
@@ -90,7 +90,7 @@ class GrpcGuard(grpc.ServerInterceptor):
         if method == PIPELINE_METHOD:
             self._metrics.answered("grpc", ErrorCode.OVERLOADED)
             self._metrics.grpc_response("OK")
-            return Response(err_no=int(ErrorCode.OVERLOADED), err_msg=message)
+            return error_response(ErrorCode.OVERLOADED, message)
         self._metrics.grpc_response(OVERLOADED.name)
         context.abort(OVERLOADED.grpc, message)
         return None

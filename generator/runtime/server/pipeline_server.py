@@ -28,6 +28,7 @@ from generator.runtime.inference.devices import DevicePolicy
 from generator.runtime.logs import setup_logging
 from generator.runtime.metrics import Metrics
 from generator.runtime.pipeline.io_ops import ResponseOp
+from generator.runtime.proto import error_response
 from generator.runtime.server import listeners
 from generator.runtime.server.health import GrpcHealth, backend_warnings, readiness, system_routes
 
@@ -133,9 +134,9 @@ class PipelineServer:
         conf = self.config
         if conf["build_dag_each_worker"]:
             conf = {**conf, "op": {name: {**(op or {}), "batch_size": 1}
-                                   for name, op in conf.get("op", {}).items()}}
+                                   for name, op in conf["op"].items()}}
         return DagExecutor(self._response_op, conf, self._metrics, self._source,
-                           pipeline_config.op_config, self._device_policy.resolve)
+                           self._device_policy.resolve)
 
     # ------------------------------------------------------------ serving
     def _inference(self, request, context=None, protocol: str = "http"):
@@ -150,16 +151,12 @@ class PipelineServer:
 
     def _answer(self, request):
         if request.name and self._name and request.name != self._name:
-            from generator.runtime.proto import Response
-
-            return Response(err_no=int(ErrorCode.NO_SERVICE), err_msg=(
+            return error_response(ErrorCode.NO_SERVICE, (
                 f"{NAME_ERROR} This service is '{self._name}'; the request asked for "
                 f"'{request.name}' (POST /{self._name}/prediction)."))
         if self._dag is None or not self._dag.ready:
-            from generator.runtime.proto import Response
-
-            return Response(err_no=int(ErrorCode.CLOSED_ERROR),
-                            err_msg="the service is not ready or is shutting down")
+            return error_response(ErrorCode.CLOSED_ERROR,
+                                  "the service is not ready or is shutting down")
         return self._dag.call(request)
 
     def _ready(self) -> bool:

@@ -18,23 +18,30 @@ connection:
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass, field
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
+from generator.runtime.config.schema import TOP_KEYS
 from generator.runtime.protocols import status as st
 from generator.runtime.protocols.http.pipeline_json import error_json
 
 
-class Limits:
-    """Per-server connection limits (shared by every connection's protocol object)."""
+def _default(name: str) -> Any:
+    return field(default=next(key.default for key in TOP_KEYS if key.name == name))
 
-    def __init__(self, max_connections: int = 1000, header_timeout_s: float = 15.0,
-                 body_timeout_s: float = 120.0, max_header_bytes: int = 64 << 10) -> None:
-        self.max_connections = max_connections
-        self.header_timeout_s = header_timeout_s
-        self.body_timeout_s = body_timeout_s
-        self.max_header_bytes = max_header_bytes
+
+@dataclass
+class Limits:
+    """Per-server connection limits (shared by every connection's protocol object); the first
+    three default as `http_max_connections`, `http_header_timeout_s` and `http_body_timeout_s`
+    of `config/schema.py`."""
+
+    max_connections: int = _default("http_max_connections")
+    header_timeout_s: float = _default("http_header_timeout_s")
+    body_timeout_s: float = _default("http_body_timeout_s")
+    max_header_bytes: int = 64 << 10
 
 
 class LimitedHttpToolsProtocol(HttpToolsProtocol):
