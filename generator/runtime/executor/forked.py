@@ -20,6 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 from generator.runtime.errors import RuntimeServingError
+from generator.runtime.executor.messages import SiblingState
 from generator.runtime.executor.supervision import (
     FLAP_WINDOW_S,
     DeathHistory,
@@ -29,7 +30,6 @@ from generator.runtime.executor.supervision import (
 
 _LOGGER = logging.getLogger("generator.runtime")
 
-UP, DOWN, FLAPPING = 1, 0, -1
 
 
 class ForkedWorkers:
@@ -55,16 +55,16 @@ class ForkedWorkers:
 
     def mark_up(self, idx: int) -> None:
         """In worker `idx`: its servers are up."""
-        self._state[idx] = UP
+        self._state[idx] = SiblingState.UP
 
     def siblings(self) -> tuple[bool, str]:
         """(every worker process is up, why not)."""
-        states = list(self._state)
+        states = [SiblingState(code) for code in self._state]
         for idx, code in enumerate(states):
-            if code == FLAPPING:
+            if code == SiblingState.FLAPPING:
                 return False, (f"worker process {idx} of {self.n} keeps dying "
                                f"(build_dag_each_worker); see the service log")
-            if code != UP:
+            if code != SiblingState.UP:
                 return False, f"worker process {idx} of {self.n} is (re)starting"
         return True, ""
 
@@ -100,14 +100,15 @@ class ForkedWorkers:
                 continue
             code = os.waitstatus_to_exitcode(status)
             idx = self._pids.pop(pid)
-            if self._history[idx].total == 0 and self._state[idx] != UP and code != 0:
+            if self._history[idx].total == 0 and self._state[idx] != SiblingState.UP and code != 0:
                 self._stop_all()
                 self._wait_all()
                 raise RuntimeServingError(f"worker process {idx} could not start "
                                           f"({exit_description(code)}); see the log above")
             reason = exit_description(code)
             delay = self._history[idx].record(reason)
-            self._state[idx] = FLAPPING if self._history[idx].flapping() else DOWN
+            self._state[idx] = (SiblingState.FLAPPING if self._history[idx].flapping()
+                                  else SiblingState.DOWN)
             _LOGGER.error("worker process %d (pid %d) died: %s; restarting in %.1f s (%d "
                           "death(s) in %d s)", idx, pid, reason, delay,
                           self._history[idx].recent(), FLAP_WINDOW_S)

@@ -26,6 +26,16 @@ from typing import Any
 
 from generator.runtime.errors import DagError, ErrorCode, PredictorError
 from generator.runtime.executor.base import Emit, next_batch, prepare_op
+from generator.runtime.executor.messages import (
+    Batch,
+    FromWorker,
+    InitError,
+    Ready,
+    Results,
+    Stop,
+    ToWorker,
+    WorkerState,
+)
 from generator.runtime.executor.supervision import DeathHistory, die_with_parent, exit_description
 from generator.runtime.pipeline.channel_data import ChannelData
 from generator.runtime.pipeline.operator import Item, Op
@@ -51,21 +61,21 @@ def _child_main(op: Op, idx: int, conn, device: str, device_id: int, parent: int
         op.client = op._build_client(device, device_id) if op.with_serving else None
         prepare(op)
     except Exception as exc:  # noqa: BLE001 - reported to the server
-        conn.send(("init_error", f"{type(exc).__name__}: {exc}", traceback.format_exc()))
+        conn.send(InitError(f"{type(exc).__name__}: {exc}", traceback.format_exc()))
         return
-    conn.send(("ready",))
+    conn.send(Ready())
     while True:
         if not conn.poll(1.0):
             if os.getppid() != parent:
                 return
             continue
         try:
-            items = conn.recv()
+            msg: ToWorker = conn.recv()
         except (EOFError, OSError):
             return
-        if items is None:
+        if isinstance(msg, Stop):
             return
-        conn.send(("results", op.run_batch(items)))
+        conn.send(Results(op.run_batch(msg.items)))
 
 
 class _Worker:
@@ -76,7 +86,7 @@ class _Worker:
         self.idx = idx
         self.proc: Any = None
         self.conn: Any = None
-        self.state = "new"  # starting | idle | busy | dead | stopped
+        self.state = WorkerState.NEW
         self.busy: list[Item] | None = None
         self.history = DeathHistory()
         self.restart_at = 0.0
@@ -137,8 +147,8 @@ class ProcessWorkers:
                   os.getpid(), self._prepare))
         proc.start()
         child_end.close()
-        w.proc, w.conn, w.state, w.busy, w.started = proc, parent_end, "starting", None, \
-            time.monotonic()
+        w.proc, w.conn, w.state, w.busy, w.started = proc, parent_end, WorkerState.STARTING, \
+            None, time.monotonic()
         w.init_error = ""
 
     def _await_start(self) -> None:
@@ -155,13 +165,13 @@ class ProcessWorkers:
                     msg = r.recv()
                 except (EOFError, OSError):
                     msg = None
-                if msg is None or msg[0] != "ready":
-                    if msg is not None and msg[0] == "init_error":
-                        _LOGGER.debug("worker traceback:\n%s", msg[2])
-                        raise PredictorError(
-                            f"Op '{self.op.name}' worker {w.idx} failed to start: {msg[1]}")
+                if isinstance(msg, InitError):
+                    _LOGGER.debug("worker traceback:\n%s", msg.traceback)
+                    raise PredictorError(
+                        f"Op '{self.op.name}' worker {w.idx} failed to start: {msg.message}")
+                if not isinstance(msg, Ready):
                     continue
-                w.state = "idle"
+                w.state = WorkerState.IDLE
                 del pending[r]
             for w in list(pending.values()):
                 if w.proc.exitcode is not None and not w.conn.poll(0):
@@ -178,12 +188,12 @@ class ProcessWorkers:
         for t in self._threads[1:]:  # the dispatcher: sends nothing more once it returns
             t.join(max(0.1, deadline - time.monotonic()))
         with self._cond:
-            while any(w.state == "busy" for w in self._workers) and time.monotonic() < deadline:
+            while any(w.state is WorkerState.BUSY for w in self._workers) and time.monotonic() < deadline:
                 self._cond.wait(min(_POLL_S, max(0.0, deadline - time.monotonic())))
             workers = [w for w in self._workers if w.proc is not None]
         for w in workers:
             try:
-                w.conn.send(None)
+                w.conn.send(Stop())
             except (OSError, ValueError):
                 pass
         for w in workers:
@@ -191,7 +201,7 @@ class ProcessWorkers:
             if w.proc.is_alive():
                 w.proc.terminate()
                 w.proc.join(1.0)
-            w.state = "stopped"
+            w.state = WorkerState.STOPPED
         self._wake()
         for t in self._threads[:1]:
             t.join(2.0)
@@ -214,7 +224,7 @@ class ProcessWorkers:
         with self._cond:
             while not self._stopping:
                 for w in self._workers:
-                    if w.state == "idle":
+                    if w.state is WorkerState.IDLE:
                         return w
                 self._cond.wait(_POLL_S)
         return None
@@ -238,11 +248,11 @@ class ProcessWorkers:
                 self._fail(items, "the service is shutting down", ErrorCode.CLOSED_ERROR)
                 return
             with self._cond:
-                if w.state != "idle":
+                if w.state is not WorkerState.IDLE:
                     continue
-                w.state, w.busy = "busy", [(d, lg, {}) for d, lg, _ in items]
+                w.state, w.busy = WorkerState.BUSY, [(d, lg, {}) for d, lg, _ in items]
             try:
-                w.conn.send(items)
+                w.conn.send(Batch(items))
                 return
             except (OSError, ValueError):  # died meanwhile: the monitor answers its items
                 return
@@ -256,9 +266,10 @@ class ProcessWorkers:
     def _monitor(self) -> None:
         while True:
             with self._cond:
-                if self._stopping and all(w.state in ("stopped", "dead") for w in self._workers):
+                if self._stopping and all(w.state in (WorkerState.STOPPED, WorkerState.DEAD)
+                                         for w in self._workers):
                     return
-                live = [w for w in self._workers if w.state in ("starting", "idle", "busy")]
+                live = [w for w in self._workers if w.state.live]
             conns = {w.conn: w for w in live}
             sentinels = {w.proc.sentinel: w for w in live}
             try:
@@ -275,7 +286,7 @@ class ProcessWorkers:
             for r in ready:
                 if r in sentinels:
                     w = sentinels[r]
-                    while w.state != "dead" and self._receive(w, block=False):
+                    while w.state is not WorkerState.DEAD and self._receive(w, block=False):
                         pass
                     self._died(w)
             self._restart_due()
@@ -285,34 +296,34 @@ class ProcessWorkers:
         try:
             if not block and not w.conn.poll(0):
                 return False
-            msg = w.conn.recv()
+            msg: FromWorker = w.conn.recv()
         except (EOFError, OSError, ValueError):
             self._died(w)
             return False
-        kind = msg[0]
-        if kind == "results":
+        if isinstance(msg, Results):
             with self._cond:
                 items, w.busy = w.busy or [], None
-                if w.state == "busy":
-                    w.state = "idle"
+                if w.state is WorkerState.BUSY:
+                    w.state = WorkerState.IDLE
                 self._cond.notify_all()
             if items:
-                self._emit(self.op, items, msg[1])
-        elif kind == "ready":
+                self._emit(self.op, items, msg.results)
+        elif isinstance(msg, Ready):
             with self._cond:
-                if w.state == "starting":
-                    w.state = "idle"
+                if w.state is WorkerState.STARTING:
+                    w.state = WorkerState.IDLE
                     _LOGGER.warning("Op '%s' worker %d restarted (pid %s)", self.op.name, w.idx,
                                     w.proc.pid)
                 self._cond.notify_all()
-        elif kind == "init_error":
-            w.init_error = msg[1]
-            _LOGGER.error("Op '%s' worker %d failed to restart: %s", self.op.name, w.idx, msg[1])
+        elif isinstance(msg, InitError):
+            w.init_error = msg.message
+            _LOGGER.error("Op '%s' worker %d failed to restart: %s", self.op.name, w.idx,
+                          msg.message)
         return True
 
     def _died(self, w: _Worker) -> None:
         with self._cond:
-            if w.state in ("dead", "stopped"):
+            if w.state in (WorkerState.DEAD, WorkerState.STOPPED):
                 return
             items, w.busy = w.busy, None
             w.proc.join(0.5)
@@ -321,10 +332,10 @@ class ProcessWorkers:
             stopping = self._stopping
             delay = 0.0
             if stopping:
-                w.state = "stopped"
+                w.state = WorkerState.STOPPED
             else:
                 delay = w.history.record(reason)
-                w.state, w.restart_at = "dead", time.monotonic() + delay
+                w.state, w.restart_at = WorkerState.DEAD, time.monotonic() + delay
             self._cond.notify_all()
         if stopping:
             if items:
@@ -347,7 +358,7 @@ class ProcessWorkers:
         now = time.monotonic()
         with self._cond:
             due = [w for w in self._workers
-                   if w.state == "dead" and w.restart_at <= now and not self._stopping]
+                   if w.state is WorkerState.DEAD and w.restart_at <= now and not self._stopping]
             for w in due:
                 self._spawn(w)
 
@@ -355,7 +366,7 @@ class ProcessWorkers:
     def health(self) -> tuple[bool, str]:
         """(all workers up, why not)."""
         with self._cond:
-            down = [w for w in self._workers if w.state not in ("idle", "busy")]
+            down = [w for w in self._workers if not w.state.up]
             if not down or self._stopping:
                 return not down, ""
             w = down[0]
