@@ -7,7 +7,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from generator.runtime.config.checker import _found, _is_int
-from generator.runtime.config.schema import SUPPORTED_DEVICE_TYPES, UNSUPPORTED_DEVICE_TYPES
+from generator.runtime.config.schema import (
+    LOCAL_KEYS,
+    SUPPORTED_DEVICE_TYPES,
+    UNSUPPORTED_DEVICE_TYPES,
+)
 from generator.runtime.errors import PipelineConfigError
 
 
@@ -24,6 +28,7 @@ def _parse_devices(devices: str) -> list[int]:
     return ids
 
 
+_DEFAULTS = {key.name: key.default for key in LOCAL_KEYS if key.name in ("device_type", "devices")}
 _DEVICES_EXPECTED = 'comma-separated GPU ids such as "0" or "0,1" (or "" for CPU)'
 
 
@@ -34,8 +39,8 @@ def resolve_devices(
     ("gpu" | "trt", [gpu ids]), following Paddle Serving's device_type table:
     -1: "" is CPU, "0,1" is GPU; 0: CPU (devices ignored); 1: GPU ("" means [0]);
     2: TensorRT ("" means [0]). Raises PipelineConfigError for invalid values."""
-    device_type = local_conf.get("device_type", -1)
-    devices = local_conf.get("devices", "")
+    device_type = local_conf.get("device_type", _DEFAULTS["device_type"])
+    devices = local_conf.get("devices", _DEFAULTS["devices"])
     if devices is None:
         devices = ""
     if not _is_int(device_type) or device_type not in SUPPORTED_DEVICE_TYPES:

@@ -33,7 +33,7 @@ from generator.runtime.pipeline.operator import DAG_EXECUTOR_NAME, Item, Op
 from generator.runtime.proto import error_response
 from generator.suggest import closest
 
-_LOGGER = logging.getLogger("generator.runtime")
+_LOGGER = logging.getLogger(__name__)
 #: longest err_msg a response carries
 MAX_ERR_MSG_CHARS = 2000
 

@@ -28,7 +28,7 @@ from generator.runtime.executor.supervision import (
     exit_description,
 )
 
-_LOGGER = logging.getLogger("generator.runtime")
+_LOGGER = logging.getLogger(__name__)
 
 
 

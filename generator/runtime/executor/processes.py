@@ -40,7 +40,7 @@ from generator.runtime.executor.supervision import DeathHistory, die_with_parent
 from generator.runtime.pipeline.channel_data import ChannelData
 from generator.runtime.pipeline.operator import Item, Op
 
-_LOGGER = logging.getLogger("generator.runtime")
+_LOGGER = logging.getLogger(__name__)
 
 #: the server-side ends of every worker pipe in this process; a new worker closes its copies,
 #: so that the death of the server gives every worker EOF

@@ -24,7 +24,7 @@ from generator.runtime.pipeline.operator import Item, Op
 
 __all__ = ["ThreadWorkers"]
 
-_LOGGER = logging.getLogger("generator.runtime")
+_LOGGER = logging.getLogger(__name__)
 
 
 class ThreadWorkers:

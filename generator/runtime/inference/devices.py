@@ -15,6 +15,7 @@ from __future__ import annotations
 import importlib.util
 import re
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -65,31 +66,52 @@ def _asked(local_conf: Mapping[str, Any], device: str, ids: list[int]) -> str:
             f"{_DEVICE_NAMES[device]} (card {', '.join(map(str, ids))})")
 
 
+@dataclass(frozen=True)
+class _Plan:
+    """What an Op's `device_type`/`devices` ask for, and whether it runs on CPU instead."""
+
+    device: str
+    ids: tuple[int, ...]
+    cpu_instead: bool
+
+
 class DevicePolicy:
-    """Decides the device each Op runs on; `resolve` is what the worker pools call."""
+    """Decides the device each Op runs on; `resolve` is what the worker pools call. Each
+    distinct `device_type`/`devices` pair is resolved once (`check` at prepare time, then the
+    pools reuse it)."""
 
     def __init__(self, strict: bool = False,
                  has_cuda: Callable[[], bool] = paddle_has_cuda) -> None:
         self.strict = strict
         self._has_cuda = has_cuda
         self._cuda: bool | None = None
+        self._plans: dict[tuple[Any, Any], _Plan] = {}
 
     def _cuda_build(self) -> bool:
         if self._cuda is None:
             self._cuda = self._has_cuda()
         return self._cuda
 
+    def _plan(self, local_conf: Mapping[str, Any]) -> _Plan:
+        key = (local_conf.get("device_type"), local_conf.get("devices"))
+        plan = self._plans.get(key)
+        if plan is None:
+            device, ids = resolve_devices(local_conf)
+            plan = _Plan(device, tuple(ids), device != "cpu" and not self._cuda_build())
+            self._plans[key] = plan
+        return plan
+
     def resolve(self, local_conf: Mapping[str, Any]) -> tuple[str, list[int]]:
         """("cpu", [-1]) or ("gpu" | "trt", ids) as in `config.resolve_devices`, with a GPU
         request mapped to CPU on a CPU-only build (an error when strict)."""
-        device, ids = resolve_devices(local_conf)
-        if device == "cpu" or self._cuda_build():
-            return device, ids
+        plan = self._plan(local_conf)
+        if not plan.cpu_instead:
+            return plan.device, list(plan.ids)
         if self.strict:
             raise PipelineConfigError(
-                f"{_asked(local_conf, device, ids)}, but paddlepaddle {paddle_version()} is a "
-                "CPU-only build (strict_device: true); install paddlepaddle-gpu, or set "
-                'device_type: 0 / devices: "" to run on CPU')
+                f"{_asked(local_conf, plan.device, list(plan.ids))}, but paddlepaddle "
+                f"{paddle_version()} is a CPU-only build (strict_device: true); install "
+                'paddlepaddle-gpu, or set device_type: 0 / devices: "" to run on CPU')
         return "cpu", [-1]
 
     def check(self, local_confs: Mapping[str, Mapping[str, Any]], source: str) -> list[str]:
@@ -97,16 +119,16 @@ class DevicePolicy:
         GPU it asks for; raises PipelineConfigError for the first such Op when strict."""
         warnings = []
         for name, conf in local_confs.items():
-            device, ids = resolve_devices(conf)
-            if device == "cpu" or self._cuda_build():
+            plan = self._plan(conf)
+            if not plan.cpu_instead:
                 continue
             try:
                 self.resolve(conf)
             except PipelineConfigError as exc:
                 raise PipelineConfigError(f"{source}: op.{name}.local_service_conf: {exc}") from None
             warnings.append(
-                f"{source}: op.{name}: {_asked(conf, device, ids)}, but paddlepaddle "
-                f"{paddle_version()} is a CPU-only build: running on CPU. Install "
+                f"{source}: op.{name}: {_asked(conf, plan.device, list(plan.ids))}, but "
+                f"paddlepaddle {paddle_version()} is a CPU-only build: running on CPU. Install "
                 "paddlepaddle-gpu to use the GPU, or set strict_device: true in config.yml to "
                 "make this an error.")
         return warnings

@@ -26,7 +26,7 @@ from generator.runtime.errors import (
 from generator.runtime.pipeline import batching
 from generator.runtime.pipeline.channel_data import ChannelData
 
-_LOGGER = logging.getLogger("generator.runtime")
+_LOGGER = logging.getLogger(__name__)
 
 #: name of the request Op; the first Op's `input_dicts` key
 DAG_EXECUTOR_NAME = "@DAGExecutor"

@@ -32,7 +32,7 @@ from generator.runtime.proto import error_response
 from generator.runtime.server import listeners
 from generator.runtime.server.health import GrpcHealth, backend_warnings, readiness, system_routes
 
-_LOGGER = logging.getLogger("generator.runtime")
+_LOGGER = logging.getLogger(__name__)
 
 NAME_ERROR = "Failed to inference: Service name error."
 #: seconds the interpreter may take to exit after the drain before the process exits anyway
