@@ -51,6 +51,14 @@ class ConvertError(ExportError):
     exit_code = 2
 
 
+class OnnxExportError(ExportError):
+    """paddle2onnx failed, crashed or wrote an unusable model, or ONNX Runtime cannot run it."""
+
+
+class OnnxParityError(ParityError, OnnxExportError):
+    """The converted ONNX model's outputs differ from Paddle Inference's beyond the tolerance."""
+
+
 #: name -> class, used to re-raise errors reported by the legacy-format worker process.
 ERROR_CLASSES: dict[str, type[ExportError]] = {
     cls.__name__: cls

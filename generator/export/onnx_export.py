@@ -31,11 +31,7 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
-import struct
-import subprocess
-import sys
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -44,7 +40,24 @@ from typing import Any
 
 import numpy as np
 
-from generator.export.errors import ExportError, ParityError
+from generator.export.errors import OnnxExportError, OnnxParityError
+from generator.export.onnx_graph import (
+    _entries,
+    _fix_value_info,
+    _graph_inputs,
+    _known_issue_hints,
+    _onnx_dtype,
+    _onnx_shape,
+    _set_metadata,
+    onnx_weight_bytes,
+    pdiparams_data_bytes,
+)
+from generator.export.paddle2onnx_run import (
+    _ANSI,
+    _conversion_error,
+    _run_paddle2onnx,
+    _stage_model,
+)
 from generator.export.parity import ParityReport, compare_arrays, format_parity_table
 from generator.runtime.inference.backends.onnx_names import (
     METADATA_INPUTS,
@@ -57,28 +70,6 @@ from generator.runtime.inference.backends.onnx_names import (
 
 #: paddle2onnx's warning for graphs that only run at batch 1 (multiclass_nms3).
 _BATCH1_WARNING = "only supports inference with input batch_size == 1"
-_ANSI = re.compile(r"\x1b\[[0-9;]*m")
-_STAMP = re.compile(r"\d{4}-\d\d-\d\d ")
-
-_CHILD = """\
-import json, sys
-req = json.loads(sys.argv[1])
-import paddle2onnx
-paddle2onnx.export(req["model"], req["params"], req["save_file"],
-                   opset_version=req["opset"], enable_onnx_checker=True,
-                   optimize_tool="none")
-"""
-
-# VarType.Type -> bytes per element, for reading tensor sizes out of .pdiparams
-_PD_ITEMSIZE = {0: 1, 1: 2, 2: 4, 3: 8, 4: 2, 5: 4, 6: 8, 20: 1, 21: 1, 22: 2, 23: 8, 24: 16}
-
-
-class OnnxExportError(ExportError):
-    """paddle2onnx failed, crashed or wrote an unusable model, or ONNX Runtime cannot run it."""
-
-
-class OnnxParityError(ParityError, OnnxExportError):
-    """The converted ONNX model's outputs differ from Paddle Inference's beyond the tolerance."""
 
 
 @dataclass
@@ -116,171 +107,6 @@ def _require(module: str) -> Any:
         raise OnnxExportError(
             f"--format onnx needs the {module} package ({exc}); install it with "
             "`pip install onnx onnxruntime paddle2onnx`") from None
-
-
-def pdiparams_data_bytes(params_file: str | Path) -> int | None:
-    """Bytes of tensor data in a combined `.pdiparams` file (headers excluded); None when the
-    file is not in the combined-tensor format this reader knows."""
-    data = Path(params_file).read_bytes()
-    i, total = 0, 0
-
-    def varint(buf: bytes, j: int) -> tuple[int, int]:
-        value = shift = 0
-        while True:
-            byte = buf[j]
-            j += 1
-            value |= (byte & 0x7F) << shift
-            shift += 7
-            if not byte & 0x80:
-                return value, j
-
-    try:
-        while i < len(data):
-            i += 4  # tensor version
-            (lod_level,) = struct.unpack_from("<Q", data, i)
-            i += 8
-            for _ in range(lod_level):
-                (size,) = struct.unpack_from("<Q", data, i)
-                i += 8 + size
-            i += 4  # desc version
-            (desc_size,) = struct.unpack_from("<i", data, i)
-            i += 4
-            desc, i = data[i:i + desc_size], i + desc_size
-            j, dtype, dims = 0, None, []
-            while j < len(desc):
-                tag, j = varint(desc, j)
-                if tag == 8:
-                    dtype, j = varint(desc, j)
-                elif tag == 16:
-                    dim, j = varint(desc, j)
-                    dims.append(dim)
-                elif tag == 18:  # packed dims
-                    length, j = varint(desc, j)
-                    end = j + length
-                    while j < end:
-                        dim, j = varint(desc, j)
-                        dims.append(dim)
-                else:
-                    return None
-            if dtype not in _PD_ITEMSIZE:
-                return None
-            nbytes = int(np.prod(dims, dtype=np.int64)) * _PD_ITEMSIZE[dtype]
-            i += nbytes
-            total += nbytes
-    except (struct.error, IndexError):
-        return None
-    return total if i == len(data) else None
-
-
-def onnx_weight_bytes(model: Any) -> int:
-    """Bytes of constant tensors in an ONNX graph: initializers plus Constant nodes' values."""
-    from onnx import numpy_helper
-
-    total = sum(numpy_helper.to_array(t).nbytes for t in model.graph.initializer)
-    for node in model.graph.node:
-        if node.op_type == "Constant":
-            for attr in node.attribute:
-                if attr.name == "value":
-                    total += numpy_helper.to_array(attr.t).nbytes
-    return total
-
-
-def _onnx_dtype(elem_type: int) -> str:
-    from onnx import helper
-
-    return np.dtype(helper.tensor_dtype_to_np_dtype(elem_type)).name
-
-
-def _onnx_shape(value_info: Any) -> tuple[int, ...]:
-    dims = value_info.type.tensor_type.shape.dim
-    return tuple(d.dim_value if d.HasField("dim_value") else -1 for d in dims)
-
-
-def _graph_inputs(model: Any) -> list[Any]:
-    initializers = {t.name for t in model.graph.initializer}
-    return [i for i in model.graph.input if i.name not in initializers]
-
-
-def _known_issue_hints(model: Any) -> list[str]:
-    """Explanations for known paddle2onnx mis-conversions found in the graph."""
-    hints = []
-    for node in model.graph.node:
-        if node.op_type == "LeakyRelu":
-            alpha = next((a.f for a in node.attribute if a.name == "alpha"), 0.01)
-            if abs(alpha) < 1e-30:
-                hints.append(
-                    f"LeakyRelu {node.name!r} has alpha={alpha:g}: paddle2onnx 2.1.0 reads the "
-                    "PIR program's double `negative_slope` as a float (Paddle2ONNX#1646)")
-    return hints[:3]
-
-
-def _conversion_error(log: str) -> str:
-    """paddle2onnx's error lines (it prints them instead of raising)."""
-    lines = [_ANSI.sub("", ln).strip() for ln in log.splitlines()]
-    blocks: list[str] = []
-    for k, ln in enumerate(lines):
-        if "[ERROR]" in ln and ln.split("[ERROR]", 1)[1].strip() not in ("", "None", "None."):
-            block = [ln]
-            # the message continues on the next lines (enforce hints, checker details)
-            for nxt in lines[k + 1:k + 4]:
-                if not nxt or nxt.startswith(("[Paddle2ONNX]", "[I]", "[W]")) or _STAMP.match(nxt):
-                    break
-                block.append(nxt)
-            blocks.append("\n".join(block))
-    text = "\n".join(dict.fromkeys(blocks))
-    if "is not output of any previous nodes" in text:
-        text += ("\n(a weight is missing from the parameters: the .pdiparams file is broken or "
-                 "belongs to another model)")
-    if "FloatAttribute" in text:
-        text += ("\n(Paddle 3 PIR programs store some attributes as doubles, e.g. "
-                 "nearest_interp.scale; paddle2onnx 2.1.0 reads only floats. A legacy "
-                 ".pdmodel does not help: paddle2onnx translates it to PIR first. Serve this "
-                 "model with backend paddle, or openvino on a legacy export.)")
-    return text
-
-
-def _stage_model(files: Any, work: Path) -> tuple[Path, Path]:
-    """(program, params) paths paddle2onnx can read: it wants `*.json` or `*.pdmodel`."""
-    if files.kind == "separate":
-        raise OnnxExportError(
-            f"{files.model_dir}: parameters saved one file per variable (`__model__` layout) "
-            "cannot be converted; re-save the model with combined parameters "
-            "(paddle.jit.save or scaffold export)")
-    if files.kind == "combined_legacy":
-        shutil.copyfile(files.model_file, work / "model.pdmodel")
-        shutil.copyfile(files.params_file, work / "model.pdiparams")
-        return work / "model.pdmodel", work / "model.pdiparams"
-    return files.model_file, files.params_file
-
-
-def _run_paddle2onnx(program: Path, params: Path, save_file: Path, opset: int,
-                     timeout: float) -> tuple[str, int]:
-    request = {"model": str(program), "params": str(params), "save_file": str(save_file),
-               "opset": int(opset)}
-    env = dict(os.environ, GLOG_minloglevel="2", P2O_KEEP_TEMP_MODEL="0",
-               POLYGRAPHY_AUTOINSTALL_DEPS="0")
-    try:
-        proc = subprocess.run([sys.executable, "-c", _CHILD, json.dumps(request)],
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                              errors="replace", env=env, timeout=timeout, check=False)
-    except subprocess.TimeoutExpired:
-        raise OnnxExportError(f"paddle2onnx did not finish within {timeout:g} s") from None
-    return proc.stdout, proc.returncode
-
-
-def _fix_value_info(model: Any) -> bool:
-    """Drop paddle2onnx's recorded intermediate shapes and infer them again (§5.3)."""
-    if not len(model.graph.value_info):
-        return False
-    from onnx import shape_inference
-
-    del model.graph.value_info[:]
-    try:
-        inferred = shape_inference.infer_shapes(model)
-    except Exception:
-        return True  # ONNX Runtime infers shapes itself; the stale ones are gone
-    model.graph.CopyFrom(inferred.graph)
-    return True
 
 
 def _map_names(what: str, onnx_names: list[str], paddle_names: list[str]) -> list[str]:
@@ -340,19 +166,6 @@ def _run_paddle(predictor: Any, feed: dict[str, np.ndarray]) -> list[np.ndarray]
         handle.copy_from_cpu(feed[name])
     predictor.run()
     return [predictor.get_output_handle(n).copy_to_cpu() for n in predictor.get_output_names()]
-
-
-def _entries(mappings: list[TensorMapping]) -> str:
-    return json.dumps([{"onnx": m.onnx_name, "paddle": m.paddle_name, "dtype": m.dtype,
-                        "onnx_dtype": m.onnx_dtype, "shape": list(m.shape)} for m in mappings])
-
-
-def _set_metadata(model: Any, values: dict[str, str]) -> None:
-    from onnx import helper
-
-    props = {p.key: p.value for p in model.metadata_props}
-    props.update(values)
-    helper.set_model_props(model, props)
 
 
 # ----------------------------------------------------------------------------- public API
