@@ -6,15 +6,11 @@ from __future__ import annotations
 
 import datetime as _dt
 import os
-import platform
 import shutil
 import tempfile
-from dataclasses import dataclass, field, fields
-from importlib import metadata
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
-
-import yaml
 
 from generator import __version__
 from generator.scaffold import backend_choice, model_source
@@ -28,87 +24,21 @@ from generator.scaffold.checks import (
     marked_random,
 )
 from generator.scaffold.errors import ScaffoldConfigError, ScaffoldError
-from generator.scaffold.names import check_name, k8s_name, slugify
+from generator.scaffold.names import check_name, slugify
 from generator.scaffold.ownership import (
-    ReplacePlan,
     add_file_hashes,
     check_replaceable,
     read_record,
 )
 from generator.scaffold.render import SERVICE_TEMPLATES, render_service
-from generator.scaffold.settings import ServiceSettings, bind_hosts, parse_service_section
-
-OP_CLASSES = {"detection": "DetectionOp", "classification": "ClassificationOp",
-              "segmentation": "SegmentationOp", "embedding": "EmbeddingOp"}
-MODEL_FILES = ("serving_server/", "serving_client/")
-PRESTOP_SLEEP_S = 5
-CONTAINER_UID = 10001  # the non-root user of the generated image and Deployment
-
-
-@dataclass
-class NewServiceRequest:
-    """The inputs of `scaffold new` (CLI options; None means "not given")."""
-
-    config: Path | None = None
-    model_dir: Path | None = None
-    overrides: list[str] = field(default_factory=list)
-    output: Path | None = None
-    name: str | None = None
-    device: str | None = None
-    trt: str | None = None
-    http_port: int | None = None
-    rpc_port: int | None = None
-    overwrite: bool = False
-    verify: bool = False
-    ppdet_root: Path | None = None
-    vendor: bool = True  # this package's wheel in vendor/ (False: --no-vendor)
-    force: bool = False  # with overwrite: also replace files the user changed
-    update: bool = False  # regenerate only when the inputs changed (keeps an up-to-date folder)
-    host: str | None = None
-    image: str | None = None
-    strict_overrides: bool = False  # unknown -o keys of PaddleDetection configs are errors
-    warnings: list[str] = field(default_factory=list)  # found while planning
-    backend: str | None = None  # None/"auto": the fastest with Paddle's outputs (backend_choice)
-
-
-@dataclass
-class ServicePlan:
-    """Everything decided before writing: validated settings, names, files."""
-
-    request: NewServiceRequest
-    name: str
-    title: str
-    task: str
-    output: Path
-    settings: ServiceSettings
-    config: dict[str, Any] | None
-    deploy_record: Path | None  # --model-dir: the source's deploy record (None: from config)
-    random_weights: bool
-    weights_hint: str
-    files: list[str]
-    notes: list[str] = field(default_factory=list)
-    backend: Any = None  # the BackendChoice made while building
-    replace: ReplacePlan | None = None  # the existing generated folder --overwrite replaces
-    kept: list[str] = field(default_factory=list)  # the user's files carried over
-    up_to_date: bool = False  # --update: the folder was generated from these same inputs
-    inputs_hash: str = ""
-
-    @property
-    def source_desc(self) -> str:
-        r = self.request
-        if r.model_dir is not None:
-            return f"the exported model {r.model_dir.name}"
-        assert r.config is not None
-        return f"the config {r.config.name}"
-
-
-@dataclass
-class ServiceResult:
-    """A generated service folder."""
-
-    output: Path
-    files: list[str]
-    plan: ServicePlan
+from generator.scaffold.service_context import _class_ids, _context, _record
+from generator.scaffold.service_plan import (
+    MODEL_FILES,
+    NewServiceRequest,
+    ServicePlan,
+    ServiceResult,
+)
+from generator.scaffold.settings import parse_service_section
 
 
 def _load_config(request: NewServiceRequest) -> dict[str, Any] | None:
@@ -285,103 +215,6 @@ def _check_output(plan: ServicePlan) -> None:
         raise ScaffoldConfigError(f"--output {output}: cannot write into {parent} "
                                   f"({exc.strerror}); choose a folder you can write with "
                                   "--output") from None
-
-
-def _versions() -> dict[str, str]:
-    def version_of(dist: str) -> str | None:
-        try:
-            return metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            return None
-
-    paddle = version_of("paddlepaddle") or version_of("paddlepaddle-gpu") or "unknown"
-    return {"paddle-serving-scaffold": __version__, "paddlepaddle": paddle,
-            "python": platform.python_version()}
-
-
-def _op_kwargs(plan: ServicePlan, deploy: Any) -> dict[str, Any]:
-    s = plan.settings
-    if plan.task == "detection":
-        threshold = s.draw_threshold if s.draw_threshold is not None else deploy.draw_threshold
-        return {"draw_threshold": float(threshold)}
-    if plan.task == "classification":
-        return {"top_k": s.top_k}
-    if plan.task == "embedding":
-        return {"normalize": s.normalize}
-    return {}
-
-
-def _record(plan: ServicePlan, now: _dt.datetime) -> str:
-    r = plan.request
-    data = {
-        "generated_by": "paddle-serving-scaffold",
-        "timestamp": now.isoformat(timespec="seconds"),
-        "versions": _versions(),
-        "inputs": {
-            "config": str(Path(r.config).resolve()) if r.config else None,
-            "model_dir": str(Path(r.model_dir).resolve()) if r.model_dir else None,
-            "overrides": list(r.overrides),
-            "name": plan.name,
-            "device": r.device,
-            "trt": r.trt,
-            "http_port": r.http_port,
-            "rpc_port": r.rpc_port,
-            "host": r.host,
-            "image": r.image,
-            "vendor": r.vendor,
-            "backend": r.backend,
-        },
-        "task": plan.task,
-        "title": plan.title,
-        "random_weights": plan.random_weights,
-        "service": plan.settings.to_dict(),
-        "inputs_hash": plan.inputs_hash,
-    }
-    return "# What produced this service (scaffold new); do not edit.\n" + yaml.safe_dump(
-        data, sort_keys=False, allow_unicode=True)
-
-
-def _context(plan: ServicePlan, deploy_file: str, deploy: Any, folder: Path) -> dict[str, Any]:
-    s = plan.settings
-    versions = _versions()
-    trt_shapes = model_source.trt_dynamic_shapes(folder / "serving_server", s.max_batch) \
-        if s.trt else None
-    return {
-        "name": plan.name, "title": plan.title, "task": plan.task, "version": __version__,
-        "op_name": plan.task, "op_class": OP_CLASSES[plan.task],
-        "op_kwargs": _op_kwargs(plan, deploy), "deploy_file": deploy_file,
-        "settings": s, "device_type": s.device_type,
-        "devices": s.devices if s.device == "gpu" else "",
-        "precision": s.trt or "fp32", "min_subgraph_size": int(deploy.min_subgraph_size),
-        "trt_shapes": trt_shapes, "image": s.image or f"{k8s_name(plan.name)}-serving:latest",
-        "k8s_name": k8s_name(plan.name), "paddle_extra": s.device,
-        "paddle_version": versions["paddlepaddle"] if versions["paddlepaddle"] != "unknown"
-        else "3.3.1",
-        "prestop_sleep_s": PRESTOP_SLEEP_S, "random_weights": plan.random_weights,
-        "weights_hint": plan.weights_hint, "source_desc": plan.source_desc,
-        "vendored": plan.request.vendor,
-        "http_host": bind_hosts(s.host)[0], "rpc_host": bind_hosts(s.host)[1],
-        "container_uid": CONTAINER_UID,
-        "backend": plan.backend.chosen.backend if plan.backend else "paddle",
-        "use_mkldnn": bool(plan.backend.chosen.use_mkldnn) if plan.backend else False,
-        "backend_comment": backend_choice.comment_lines(plan.backend) if plan.backend else [],
-        "concurrency": s.concurrency or backend_choice.default_concurrency(plan.backend),
-    }
-
-
-def _class_ids(task: str, folder: Path) -> list[str]:
-    """A classifier without class names: its class ids as labels (what responses carry
-    anyway), one per class of the model output, so label_list.txt is there to edit."""
-    from generator.serving_model.model_config import read_model_config
-
-    if task != "classification":
-        return []
-    try:
-        fetch = read_model_config(folder / "serving_server").fetch_vars
-    except Exception:  # noqa: BLE001 - labels are a convenience; the service reads ids anyway
-        return []
-    dims = [int(d) for d in fetch[0].shape] if fetch else []
-    return [str(i) for i in range(dims[-1])] if dims and dims[-1] > 0 else []
 
 
 def _check_generated(folder: Path) -> None:
