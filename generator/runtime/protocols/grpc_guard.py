@@ -19,7 +19,7 @@ import grpc
 from generator.runtime.errors import ErrorCode
 from generator.runtime.metrics import Metrics
 from generator.runtime.proto import INFERENCE_METHOD_PATH, error_response
-from generator.runtime.protocols.status import OVERLOADED
+from generator.runtime.protocols.status import INTERNAL, OVERLOADED
 
 PIPELINE_METHOD = INFERENCE_METHOD_PATH
 #: threads beyond `limit` that only answer refusals
@@ -79,7 +79,7 @@ class GrpcGuard(grpc.ServerInterceptor):
             try:
                 return deserialize(data)
             except Exception:
-                self._metrics.grpc_response("INTERNAL")
+                self._metrics.grpc_response(INTERNAL.name)
                 raise
 
         return parse

@@ -15,6 +15,7 @@ from typing import Any
 from generator.runtime.metrics import Metrics
 from generator.runtime.proto import SERVICE_FULL_NAME as PIPELINE_SERVICE
 from generator.runtime.protocols.oip.messages import SERVICE_FULL_NAME as OIP_SERVICE
+from generator.runtime.protocols.status import UNAVAILABLE
 
 __all__ = ["GrpcHealth", "backend_warnings", "readiness", "system_routes"]
 
@@ -65,7 +66,7 @@ def system_routes(name: str, state: Callable[[], tuple[str, str]],
             return 200, JSON, json.dumps({"status": "ready", **extra}).encode()
         if why:
             extra["reason"] = why
-        return 503, JSON, json.dumps({"status": status, **extra}).encode()
+        return UNAVAILABLE.http, JSON, json.dumps({"status": status, **extra}).encode()
 
     def render_metrics():
         return 200, "text/plain; version=0.0.4; charset=utf-8", metrics.render()

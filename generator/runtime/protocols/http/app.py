@@ -149,8 +149,8 @@ class GatewayApp:
                 return self._closing(error_response(exc.status, str(exc)), exc.close)
             return await self._run(self._predict, segments[0], segments[1], body)
         if len(segments) == 2 and all(segments):
-            return HttpResponse(405, b"Method Not Allowed\n", TEXT)
-        return HttpResponse(404, b"Not Found\n", TEXT)
+            return HttpResponse(st.METHOD_NOT_ALLOWED.http, b"Method Not Allowed\n", TEXT)
+        return HttpResponse(st.NOT_FOUND.http, b"Not Found\n", TEXT)
 
     async def _run(self, fn: Callable[..., HttpResponse], *args: Any) -> HttpResponse:
         inline = self._busy == 0 and self._recent_s < self.inline_budget_s
@@ -180,7 +180,7 @@ class GatewayApp:
             status, content_type, body = route()
         except Exception as exc:
             _LOGGER.exception("GET %s route failed", path)
-            return HttpResponse(500, f"GET {path} failed: {type(exc).__name__}: {exc}\n".encode(),
+            return HttpResponse(st.INTERNAL.http, f"GET {path} failed: {type(exc).__name__}: {exc}\n".encode(),
                                 TEXT)
         return HttpResponse(status, body, content_type)
 

@@ -46,7 +46,7 @@ def _json(document: Any) -> HttpResponse:
 
 
 def _status(ok: bool) -> HttpResponse:
-    return HttpResponse(200 if ok else 400, b"", TEXT)
+    return HttpResponse(200 if ok else INVALID.http, b"", TEXT)
 
 
 class OipRestRouter:
