@@ -114,6 +114,12 @@ def test_missing_model_dir_message(tmp_path):
         LocalPredictor(tmp_path / "nope")
 
 
+def test_unknown_option_names_the_closest_known_one(linear):
+    with pytest.raises(PredictorError, match=r"unknown predictor option\(s\) \['thred_num'\] "
+                                             r"\(did you mean 'thread_num'\?\)"):
+        LocalPredictor(linear["pir"].model_dir, thred_num=2)
+
+
 # ----------------------------------------------------------------------------- predict
 
 
