@@ -1,7 +1,7 @@
 """`config.yml`: the schema (`schema`, `keys`), the checker that reports every problem at once
 (`checker`), shapes and devices, and the loader that returns the validated nested dict.
 
-May import: `generator.runtime.errors` only. This face re-exports the public names, so
+May import: `generator.runtime.errors` and `generator.suggest` only. This face re-exports the public names, so
 `from generator.runtime.config import load_pipeline_config` keeps working.
 """
 

@@ -2,7 +2,7 @@
 the backend probe (`probe`, with its `python -m` child in `probe_child`) and the engines in
 `backends/` (Paddle Inference, OpenVINO, ONNX Runtime).
 
-May import: `config`, `proto`, `errors`, `metrics`, `logs` and `generator.serving_model`; never
-`pipeline`, `executor`, `protocols` or `server`. Import the modules themselves; this face is empty
-on purpose so that importing one backend does not load the others.
+May import: `config`, `proto`, `errors`, `metrics`, `logs`, `generator.serving_model` and
+`generator.suggest`; never `pipeline`, `executor`, `protocols` or `server`. Import the modules
+themselves; this face is empty on purpose so that importing one backend does not load the others.
 """
