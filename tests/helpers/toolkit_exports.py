@@ -3,7 +3,7 @@
 Every `save_*` function writes a folder as the toolkit's exporter writes it for PaddleX
 (`inference.json` + `inference.pdiparams` from `paddle.jit.save` under PIR, and `inference.yml`
 with the layout, key order and YAML style of that exporter, training-only ops included) and
-returns a `ToolkitExport`. The networks are tiny (KBs, built in well under a second each) but
+returns a `StandInExport`. The networks are tiny (KBs, built in well under a second each) but
 keep the real models' input/output names, shapes and dtypes, and their weights are not
 degenerate: each one responds to dark ink on a light background, so the drawn test images
 (`draw_text_lines`, `draw_shapes`) give distinct boxes, texts, classes and scores.
@@ -56,7 +56,7 @@ MEAN, STD = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
 
 
 @dataclass
-class ToolkitExport:
+class StandInExport:
     """A stand-in export folder: what was written and what a reader should find in it."""
 
     model_dir: Path
@@ -280,7 +280,7 @@ def _ppocr_yml(model_name: str, hpi: dict[str, Any], transforms: list[dict[str, 
 
 
 def save_ppocr_det(model_dir: str | Path, model_name: str = "PP-OCRv5_mobile_det",
-                   seed: int = 0) -> ToolkitExport:
+                   seed: int = 0) -> StandInExport:
     """A DB text detector as PaddleOCR 3 exports it (Eval transforms with `DetLabelEncode` and
     `KeepKeys`, `DBPostProcess` params). Ink maps to ~1, paper to ~0, with conv noise."""
     d = Path(model_dir)
@@ -303,11 +303,11 @@ def save_ppocr_det(model_dir: str | Path, model_name: str = "PP-OCRv5_mobile_det
     _dump(d / "inference.yml", _ppocr_yml(model_name, hpi, transforms, post),
           default_flow_style=False, allow_unicode=True)
     outputs = _output_specs(d, ["float32"], [(None, 1, None, None)])
-    return ToolkitExport(d, model_name, "PaddleOCR", "text_detection", inputs, outputs)
+    return StandInExport(d, model_name, "PaddleOCR", "text_detection", inputs, outputs)
 
 
 def save_ppocr_rec(model_dir: str | Path, model_name: str = "PP-OCRv5_mobile_rec",
-                   character_dict: list[str] | None = None, seed: int = 0) -> ToolkitExport:
+                   character_dict: list[str] | None = None, seed: int = 0) -> StandInExport:
     """A CTC text recognizer as PaddleOCR 3 exports it (`MultiLabelEncode`, `RecResizeImg`,
     `KeepKeys`; `CTCLabelDecode` with `character_dict`). Paper columns decode to blank."""
     d = Path(model_dir)
@@ -327,7 +327,7 @@ def save_ppocr_rec(model_dir: str | Path, model_name: str = "PP-OCRv5_mobile_rec
     _dump(d / "inference.yml", _ppocr_yml(model_name, hpi, transforms, post),
           default_flow_style=False, allow_unicode=True)
     outputs = _output_specs(d, ["float32"], [(None, None, len(chars) + 2)])
-    return ToolkitExport(d, model_name, "PaddleOCR", "text_recognition", inputs, outputs, chars)
+    return StandInExport(d, model_name, "PaddleOCR", "text_recognition", inputs, outputs, chars)
 
 
 # ----------------------------------------------------------------------------- PaddleClas
@@ -354,18 +354,18 @@ def _ppcls_yml(model_name: str, size: list[int], resize: dict[str, Any],
 
 
 def _save_ppcls(d: Path, model_name: str, kind: str, hw: tuple[int, int], labels: list[str],
-                resize: dict[str, Any], topk: int, seed: int, ink_gain: float) -> ToolkitExport:
+                resize: dict[str, Any], topk: int, seed: int, ink_gain: float) -> StandInExport:
     layer = _networks()["cls"](len(labels), ink_gain)
     _seed(layer, seed, {"fc": 2.0})
     inputs = [VarSpec("x", "float32", (None, 3, hw[0], hw[1]))]
     _jit_save(layer, inputs, d)
     _dump(d / "inference.yml", _ppcls_yml(model_name, list(hw), resize, labels, topk))
     outputs = _output_specs(d, ["float32"], [(None, len(labels))])
-    return ToolkitExport(d, model_name, "PaddleClas", kind, inputs, outputs, labels)
+    return StandInExport(d, model_name, "PaddleClas", kind, inputs, outputs, labels)
 
 
 def save_paddleclas(model_dir: str | Path, model_name: str = "PP-LCNet_x1_0",
-                    num_classes: int = IMAGENET_CLASSES, seed: int = 0) -> ToolkitExport:
+                    num_classes: int = IMAGENET_CLASSES, seed: int = 0) -> StandInExport:
     """An ImageNet classifier as PaddleClas exports it with `Global.export_for_fd=True`
     (ResizeImage resize_short 256, CropImage 224, softmax output)."""
     labels = [f"class_{i}" for i in range(num_classes)]
@@ -374,7 +374,7 @@ def save_paddleclas(model_dir: str | Path, model_name: str = "PP-LCNet_x1_0",
 
 
 def save_textline_ori(model_dir: str | Path, model_name: str = "PP-LCNet_x0_25_textline_ori",
-                      seed: int = 0) -> ToolkitExport:
+                      seed: int = 0) -> StandInExport:
     """PaddleClas' text-line orientation classifier (ResizeImage size [160, 80], labels
     0_degree/180_degree, topk 1). Ink in the lower half of the line favours 180_degree."""
     return _save_ppcls(Path(model_dir), model_name, "textline_orientation", (80, 160),
@@ -386,7 +386,7 @@ def save_textline_ori(model_dir: str | Path, model_name: str = "PP-LCNet_x0_25_t
 
 
 def save_picodet(model_dir: str | Path, model_name: str = "PicoDet-S", size: int = 416,
-                 seed: int = 0) -> ToolkitExport:
+                 seed: int = 0) -> StandInExport:
     """PicoDet-S as PaddleDetection exports it with `--for_fd` and `pdx_model_name` (arch GFL,
     NMS and fpn_stride after label_list; NMS thresholds as the exporter rewrites them)."""
     d = Path(model_dir)
@@ -412,7 +412,7 @@ def save_picodet(model_dir: str | Path, model_name: str = "PicoDet-S", size: int
     ])
     _dump(d / "inference.yml", cfg)
     outputs = _output_specs(d, ["float32", "int32"], [(None, 6), (None,)])
-    return ToolkitExport(d, model_name, "PaddleDetection", "detection", inputs, outputs,
+    return StandInExport(d, model_name, "PaddleDetection", "detection", inputs, outputs,
                          list(COCO_LABELS))
 
 
@@ -420,7 +420,7 @@ def save_picodet(model_dir: str | Path, model_name: str = "PicoDet-S", size: int
 
 
 def save_paddleseg(model_dir: str | Path, model_name: str = "PP-LiteSeg-T",
-                   num_classes: int = CITYSCAPES_CLASSES, seed: int = 0) -> ToolkitExport:
+                   num_classes: int = CITYSCAPES_CLASSES, seed: int = 0) -> StandInExport:
     """A semantic segmenter as PaddleSeg exports it with `--for_fd` (`Deploy` block with
     `output_op: argmax`, int32 label map; the file names it records are PaddleSeg's own)."""
     d = Path(model_dir)
@@ -438,7 +438,7 @@ def save_paddleseg(model_dir: str | Path, model_name: str = "PP-LiteSeg-T",
     _dump(d / "inference.yml", info)
     outputs = _output_specs(d, ["int32"], [(None, None, None)])
     labels = [str(i) for i in range(num_classes)]
-    return ToolkitExport(d, model_name, "PaddleSeg", "segmentation", inputs, outputs, labels)
+    return StandInExport(d, model_name, "PaddleSeg", "segmentation", inputs, outputs, labels)
 
 
 SAVERS = {
@@ -451,7 +451,7 @@ SAVERS = {
 }
 
 
-def save_all(root: str | Path, seed: int = 0) -> dict[str, ToolkitExport]:
+def save_all(root: str | Path, seed: int = 0) -> dict[str, StandInExport]:
     """Every stand-in under `root/<model_name>/`."""
     return {name: fn(Path(root) / name, seed=seed) for name, fn in SAVERS.items()}
 
@@ -503,7 +503,7 @@ def rotate_180(img: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(img[::-1, ::-1])
 
 
-def copy_export(src: ToolkitExport, dst: str | Path) -> ToolkitExport:
+def copy_export(src: StandInExport, dst: str | Path) -> StandInExport:
     """A copy of an export folder (e.g. to edit its inference.yml in a test)."""
     import shutil
 
