@@ -22,6 +22,9 @@ makes the feed and reads the outputs, so any predictor (Paddle, ONNX Runtime, th
     labels = ori.postprocess(outputs)               # [(label, score), ...]; label
                                                     # "0_degree" | "180_degree"; angle 0 | 180
 
+    model = load_ocr_model(dir_or_yml)              # the class its inference.yml's kind names
+    feed, meta = model.sample_feed(image_bgr)       # one image's feed (any of the three)
+
 `outputs` may be the predictor's output dict (name -> array; the first output is used) or the
 array itself. Errors are `generator.toolkit.ToolkitExportError` (bad folder/yml) and
 `ValueError` (bad image or outputs).
@@ -30,8 +33,30 @@ Two-stage pieces (helper "ocr"): `crops` (rotated crops of quads), `ordering` (r
 order), `pipeline` (det -> [ori] -> rec in process).
 """
 
+from pathlib import Path
+
 from generator.ocr.text_det import TextDetector
 from generator.ocr.text_rec import TextRecognizer
 from generator.ocr.textline_ori import TextlineOrientation
+from generator.toolkit import ToolkitExportError, read_toolkit_export
 
-__all__ = ["TextDetector", "TextRecognizer", "TextlineOrientation"]
+__all__ = ["OCR_MODELS", "TextDetector", "TextRecognizer", "TextlineOrientation",
+           "load_ocr_model"]
+
+#: kind (generator.toolkit) -> the OCR model class
+OCR_MODELS: dict[str, type] = {
+    "text_detection": TextDetector,
+    "text_recognition": TextRecognizer,
+    "textline_orientation": TextlineOrientation,
+}
+
+
+def load_ocr_model(model_dir_or_yml: str | Path) -> TextDetector | TextRecognizer | \
+        TextlineOrientation:
+    """The OCR model class for a toolkit export's kind, built from its inference.yml."""
+    export = read_toolkit_export(model_dir_or_yml)
+    cls = OCR_MODELS.get(export.kind)
+    if cls is None:
+        raise ToolkitExportError(f"{export.source}: a {export.kind} model, not one of the OCR "
+                                 f"kinds {', '.join(OCR_MODELS)}")
+    return cls(export)

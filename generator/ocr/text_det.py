@@ -128,6 +128,10 @@ class TextDetector:
     def from_model_dir(cls, model_dir: str | Path, **kwargs: Any) -> TextDetector:
         return cls(read_toolkit_export(model_dir), **kwargs)
 
+    def sample_feed(self, image_bgr: np.ndarray) -> tuple[dict[str, np.ndarray], DetMeta]:
+        """The feed for one image (same as `preprocess`)."""
+        return self.preprocess(image_bgr)
+
     def resize_image(self, img: np.ndarray) -> tuple[np.ndarray, DetMeta]:
         """The image resized as PaddleX's DetResizeForTest does (tiny images padded first)."""
         src_h, src_w = img.shape[:2]

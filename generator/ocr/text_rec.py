@@ -117,6 +117,10 @@ class TextRecognizer:
     def from_model_dir(cls, model_dir: str | Path, **kwargs: Any) -> TextRecognizer:
         return cls(read_toolkit_export(model_dir), **kwargs)
 
+    def sample_feed(self, image_bgr: np.ndarray) -> tuple[dict[str, np.ndarray], RecMeta]:
+        """The feed for one line image."""
+        return self.preprocess_batch([image_bgr])
+
     @property
     def max_wh_ratio(self) -> float:
         """W/H of the yml's image_shape: narrower lines are padded to it."""

@@ -23,12 +23,10 @@ DEFAULT_LABELS = ("0_degree", "180_degree")
 _ANGLE = re.compile(r"^(\d+)_degree$")
 
 
-def angle_of(label: str) -> int:
-    """0 / 180 from a label "0_degree" / "180_degree" (the class index order otherwise)."""
+def angle_of(label: str) -> int | None:
+    """0 / 180 from a label "0_degree" / "180_degree"; None for a label of another form."""
     match = _ANGLE.match(str(label))
-    if not match:
-        raise ValueError(f"label {label!r} is not an '<angle>_degree' label")
-    return int(match.group(1))
+    return int(match.group(1)) if match else None
 
 
 class TextlineOrientation:
@@ -52,6 +50,10 @@ class TextlineOrientation:
     @classmethod
     def from_model_dir(cls, model_dir: str | Path) -> TextlineOrientation:
         return cls(read_toolkit_export(model_dir))
+
+    def sample_feed(self, image_bgr: np.ndarray) -> tuple[dict[str, np.ndarray], Any]:
+        """The feed for one line image."""
+        return self.preprocess_batch([image_bgr])
 
     def preprocess_batch(self, crops_bgr: Sequence[np.ndarray],
                          ) -> tuple[dict[str, np.ndarray], Any]:

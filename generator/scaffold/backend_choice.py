@@ -269,9 +269,15 @@ def sample_feed(server: Path, deploy: Path) -> dict[str, np.ndarray]:
     from generator.serving_model import read_model_config
 
     record = read_deploy_config(deploy)
-    pre = build_preprocess(record.preprocess, record.toolkit)
     image = next(iter(generated_images(1).values()))
     names = [v.alias_name for v in read_model_config(server).feed_vars]
+    if record.toolkit == "ppocr" or record.task == "textline_orientation":
+        from generator import imaging
+        from generator.ocr import load_ocr_model
+
+        ocr_feed, _ = load_ocr_model(deploy).sample_feed(imaging.decode_bytes(image))
+        return {names[0]: np.asarray(next(iter(ocr_feed.values())))}
+    pre = build_preprocess(record.preprocess, record.toolkit)
     feed = make_feed([pre.process_encoded(image)], names)
     return {k: np.asarray(v) for k, v in feed.items()}
 

@@ -39,7 +39,9 @@ from generator.scaffold.render import SERVICE_TEMPLATES, render_service
 from generator.scaffold.settings import ServiceSettings, bind_hosts, parse_service_section
 
 OP_CLASSES = {"detection": "DetectionOp", "classification": "ClassificationOp",
-              "segmentation": "SegmentationOp", "embedding": "EmbeddingOp"}
+              "segmentation": "SegmentationOp", "embedding": "EmbeddingOp",
+              "text_detection": "TextDetectionOp", "text_recognition": "TextRecognitionOp",
+              "textline_orientation": "TextlineOrientationOp"}
 MODEL_FILES = ("serving_server/", "serving_client/")
 PRESTOP_SLEEP_S = 5
 CONTAINER_UID = 10001  # the non-root user of the generated image and Deployment

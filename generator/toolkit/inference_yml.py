@@ -41,6 +41,7 @@ KINDS: dict[str, str] = {
     "detection": "PaddleDetection object detection (top-level Preprocess; PicoDet, PP-YOLOE+, "
                  "YOLOv3, ...)",
     "classification": "PaddleClas image classification (PostProcess.Topk)",
+    "embedding": "PaddleClas feature extraction (PostProcess.NormalizeFeatures)",
     "segmentation": "PaddleSeg semantic segmentation (Deploy section)",
 }
 
@@ -55,6 +56,13 @@ TRAINING_ONLY_OPS = frozenset({
 #: text-line orientation models (PaddleClas exports read by PaddleX's textline orientation
 #: predictor)
 TEXTLINE_ORI_MODELS = frozenset({"PP-LCNet_x0_25_textline_ori", "PP-LCNet_x1_0_textline_ori"})
+
+#: PaddleDetection architectures whose outputs are not [N, 6] boxes (keypoints, tracking,
+#: lanes, rotated boxes): exported with the same Preprocess layout but not served here
+NON_BOX_ARCHS = frozenset({
+    "HRNet", "HigherHRNet", "METRO_Body", "DeepSORT", "JDE", "FairMOT", "ByteTrack",
+    "CenterTrack", "CLRNet", "S2ANet",
+})
 
 _FILE = "inference.yml"
 
@@ -152,6 +160,13 @@ def classify_inference_yml(data: Mapping[str, Any], path: Path) -> ToolkitExport
     if "Deploy" in data:
         return ToolkitExport("segmentation", model_name, path, data=dict(data))
     if "Preprocess" in data:
+        arch = str(data.get("arch") or "")
+        if arch in NON_BOX_ARCHS or data.get("tracker"):
+            kinds = "; ".join(f"{k}: {v}" for k, v in KINDS.items())
+            raise ToolkitExportError(
+                f"{path}: unsupported kind of PaddleDetection model: arch {arch!r}"
+                f"{' (a tracker)' if data.get('tracker') else ''}, Global.model_name "
+                f"{model_name or '(none)'!r} gives no [N, 6] boxes; supported kinds: {kinds}")
         return ToolkitExport("detection", model_name, path, data=dict(data))
     pre = data.get("PreProcess")
     post = data.get("PostProcess")
@@ -176,6 +191,8 @@ def classify_inference_yml(data: Mapping[str, Any], path: Path) -> ToolkitExport
         kind = "textline_orientation"
     elif "Topk" in post_map and not post_name:
         kind = "classification"
+    elif "NormalizeFeatures" in post_map and not post_name:
+        kind = "embedding"
     else:
         raise _unknown(path, model_name, post)
     return ToolkitExport(kind, model_name, path, ops, post_map, ignored, dict(data))
