@@ -6,8 +6,9 @@ It follows PaddleX's OCR pipeline (`paddlex.create_pipeline("OCR")` without docu
 preprocessing): quads sorted top to bottom then left to right (`ordering`), crops as
 `CropByPolys` cuts them (`crops`), crops sorted by width / height and recognised
 `REC_BATCH_SIZE` at a time (each batch padded to its widest crop, so neighbours in a batch have
-similar widths), lines whose recognition score is under `score_thresh` dropped (PaddleX's
-default threshold is 0.0: none is). The same functions run inside the served Ops
+similar widths), the detector run with the pipeline's settings (`OCR_DET_SETTINGS`), lines
+whose recognition score is under `score_thresh` dropped (PaddleX's default threshold is 0.0:
+none is). The same functions run inside the served Ops
 (`generator.service.ocr_pipeline_ops`), and `OcrPipeline` is what `scaffold verify` compares a
 served OCR service with.
 
@@ -39,6 +40,11 @@ REC_BATCH_SIZE = 6
 ORI_BATCH_SIZE = 6
 #: lines recognised with a lower score are dropped (PaddleX: TextRecognition score_thresh)
 REC_SCORE_THRESH = 0.0
+#: the text detection settings PaddleX's OCR pipeline gives its detector (OCR.yaml
+#: SubModules.TextDetection), whatever the model's own defaults
+OCR_DET_SETTINGS: dict[str, Any] = {"limit_side_len": 64, "limit_type": "min",
+                                    "max_side_limit": 4000, "thresh": 0.3, "box_thresh": 0.6,
+                                    "unclip_ratio": 1.5}
 
 
 def detect_quads(det: TextDetector, run: Runner, image_bgr: np.ndarray) -> list[np.ndarray]:
@@ -162,7 +168,7 @@ class OcrPipeline:
                                                                  else {}))
             return lambda feed: predictor.predict(feed)
 
-        return cls(det=TextDetector.from_model_dir(det_dir),
+        return cls(det=TextDetector.from_model_dir(det_dir, **OCR_DET_SETTINGS),
                    rec=TextRecognizer.from_model_dir(rec_dir), run_det=runner(0),
                    run_rec=runner(1),
                    ori=TextlineOrientation.from_model_dir(ori_dir) if ori_dir else None,

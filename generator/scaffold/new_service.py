@@ -71,6 +71,8 @@ class NewServiceRequest:
     strict_overrides: bool = False  # unknown -o keys of PaddleDetection configs are errors
     warnings: list[str] = field(default_factory=list)  # found while planning
     backend: str | None = None  # None/"auto": the fastest with Paddle's outputs (backend_choice)
+    #: several --model-dir: the toolkit exports of a two-stage OCR service (ocr_service)
+    model_dirs: list[Path] = field(default_factory=list)
 
 
 @dataclass
@@ -147,12 +149,15 @@ def _weights(cfg: dict[str, Any] | None, request: NewServiceRequest) -> tuple[bo
 
 def plan_service(request: NewServiceRequest) -> ServicePlan:
     """Validate the request and decide every output; writes nothing."""
+    from generator.scaffold import ocr_service
     from generator.service.deploy_config import (
         DeployConfigError,
         find_deploy_config,
         read_deploy_config,
     )
 
+    if ocr_service.is_ocr_request(request):  # det + rec (+ orientation): the OCR service
+        return ocr_service.plan_ocr(request)
     if request.config is None and request.model_dir is None:
         raise ScaffoldConfigError("give --config FILE (a model config) or --model-dir DIR (an "
                                   "exported model)")
@@ -237,9 +242,10 @@ def inputs_fingerprint(request: NewServiceRequest, name: str) -> str:
     import hashlib
 
     h = hashlib.sha256()
-    sources = [Path(p) for p in (request.config,) if p] + \
-        (sorted(p for p in Path(request.model_dir).iterdir() if p.is_file())
-         if request.model_dir and Path(request.model_dir).is_dir() else [])
+    sources = [Path(p) for p in (request.config,) if p]
+    for d in [request.model_dir, *request.model_dirs]:
+        if d and Path(d).is_dir():
+            sources += sorted(p for p in Path(d).iterdir() if p.is_file())
     for path in sources:
         h.update(str(path.resolve()).encode() + b"\0" + path.read_bytes() + b"\0")
     for item in request.overrides:  # a file an override names (weights): a new one counts
@@ -249,7 +255,7 @@ def inputs_fingerprint(request: NewServiceRequest, name: str) -> str:
             h.update(f"{value.resolve()}:{st.st_size}:{st.st_mtime_ns}".encode())
     # every option that shapes the folder (new request fields count without a change here)
     ignored = {"output", "overwrite", "force", "update", "warnings", "strict_overrides",
-               "config", "model_dir"}  # the last two: hashed above, by content
+               "config", "model_dir", "model_dirs"}  # the last three: hashed above, by content
     options = {f.name: str(getattr(request, f.name)) for f in fields(request)
                if f.name not in ignored}
     options.update(name=name, version=__version__)
@@ -403,6 +409,11 @@ def _build(plan: ServicePlan, folder: Path, now: _dt.datetime) -> None:
     from generator.service.deploy_config import read_deploy_config
 
     r = plan.request
+    if plan.task == "ocr":
+        from generator.scaffold.ocr_service import build_ocr
+
+        build_ocr(plan, folder, now)
+        return
     if r.model_dir is not None:
         infer_cfg = None if plan.deploy_record is not None else \
             model_source.infer_cfg_from_config(plan.config or {}, plan.task)

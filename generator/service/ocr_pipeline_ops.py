@@ -103,7 +103,7 @@ class OcrDetectionOp(_StageOp):
     def init_op(self) -> None:
         from generator.ocr import TextDetector
 
-        self.det = TextDetector.from_model_dir(self.model_dir)
+        self.det = TextDetector.from_model_dir(self.model_dir, **ocr.OCR_DET_SETTINGS)
 
     def preprocess(self, input_dicts, data_id=0, log_id=0):
         request = _one_input(self, input_dicts)
@@ -246,3 +246,35 @@ class OcrRecognitionOp(_StageOp):
             answers[key] = json.dumps(ocr.ocr_lines(q, texts, self.score_thresh),
                                       ensure_ascii=False)
         return answers, None, ""
+
+
+#: local_service_conf keys that decide how a stage's model runs in process too
+_RUN_KEYS = ("backend", "use_mkldnn", "thread_num", "ir_optim", "precision")
+
+
+def local_ocr_pipeline(service_dir: str | Path, device: str = "cpu",
+                       **settings: Any) -> ocr.OcrPipeline:
+    """The in-process `OcrPipeline` of a generated OCR service folder: each stage's model
+    (`op.<det|ori|rec>.local_service_conf.model_config` of its config.yml) run the way the
+    service runs it (backend, oneDNN, threads), with the stage folder's inference.yml."""
+    from generator.runtime.config import load_pipeline_config
+
+    folder = Path(service_dir).resolve()
+    conf = load_pipeline_config(str(folder / "config.yml"))
+    dirs: list[Path | None] = []
+    servers: list[Path | None] = []
+    options: list[dict[str, Any]] = []
+    for op_name in ("det", "rec", "ori"):  # OcrPipeline.from_model_dirs' order
+        local = (conf["op"].get(op_name) or {}).get("local_service_conf") or {}
+        model = local.get("model_config")
+        server = None if not model else Path(model) if Path(model).is_absolute() \
+            else folder / model
+        dirs.append(server.parent if server else None)
+        servers.append(server)
+        options.append({"device": device, **{k: local[k] for k in _RUN_KEYS
+                                             if local.get(k) is not None}})
+    if dirs[0] is None or dirs[1] is None:
+        raise ValueError(f"{folder}/config.yml: an OCR service needs Ops 'det' and 'rec' with "
+                         "local_service_conf.model_config")
+    return ocr.OcrPipeline.from_model_dirs(*dirs, predictor_dirs=servers,
+                                           predictor_options=options, **settings)
