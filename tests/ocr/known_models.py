@@ -209,7 +209,7 @@ def page_one() -> tuple[np.ndarray, list[Line]]:
     lines = [
         draw_line(page, "4中71", 40, 44),  # its right neighbour starts 4 px higher: same row
         draw_line(page, "90", 360, 40),
-        draw_line(page, "0149-7中", 40, 124),  # the widest crop
+        draw_line(page, "0149-7中-71", 40, 124),  # the widest crop (wider than 320 at height 48)
         draw_line(page, "77", 60, 210, angle_deg=8),  # tilted; a repeated character
         draw_line(page, "14", 584, 230, vertical=True),  # a vertical line: read top down
         draw_line(page, "19", 40, 330),

@@ -1,0 +1,124 @@
+"""The two-stage OCR service proven against the truth: networks whose outputs are known by
+construction (tests/ocr/known_models.py: a detector marking dark pixels, a recognizer spelling
+the characters colour codes stand for), a page whose lines, texts and corners are known, and
+`scaffold new --model-dir DET --model-dir REC` served by a real subprocess over HTTP and gRPC.
+
+What it checks against the truth: the boxes (DB map -> unclipped quads in original pixels),
+the reading order (a right neighbour 4 px higher stays second; rows top to bottom), the crops
+(a tilted line warped upright, a vertical line turned to read top down: any mirrored or
+turned crop would spell the text backwards), CTC decoding (a repeated character kept across a
+blank) and the dictionary (characters scattered in the yml's `character_dict`, one of them
+non-ASCII), recognition in batches grouped by width (8 crops: 6 + 2)."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import cv2
+import numpy as np
+import pytest
+import requests
+import yaml
+from click.testing import CliRunner
+
+from generator.runtime import PipelineClient
+from generator.service.ocr_pipeline_ops import local_ocr_pipeline
+from tests.helpers.services import free_port, start_service, stop_service
+from tests.ocr.known_models import page_one, save_code_rec, save_dark_det, unclipped
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def ocr_service(tmp_path_factory):
+    """(service folder, http_port, rpc_port, page PNG bytes, lines) of a generated service."""
+    from generator.cli import main
+
+    root = tmp_path_factory.mktemp("ocr_known")
+    det, rec = save_dark_det(root / "det_model"), save_code_rec(root / "rec_model")
+    http_port, rpc_port = free_port(), free_port()
+    out = root / "ocr_serving"
+    res = CliRunner().invoke(main, ["new", "--model-dir", str(det), "--model-dir", str(rec),
+                                    "--output", str(out), "--no-vendor", "--http-port",
+                                    str(http_port), "--rpc-port", str(rpc_port)],
+                             catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    page, lines = page_one()
+    ok, png = cv2.imencode(".png", page)
+    assert ok
+    return out, http_port, rpc_port, png.tobytes(), lines
+
+
+def _http(port: int, keys: list[str], values: list[str]) -> dict:
+    r = requests.post(f"http://127.0.0.1:{port}/ocr/prediction",
+                      json={"key": keys, "value": values}, timeout=120)
+    assert r.status_code == 200
+    return r.json()
+
+
+def _check_truth(answer: list[dict], lines) -> None:
+    assert [a["text"] for a in answer] == [ln.text for ln in lines]
+    for a, ln in zip(answer, lines, strict=True):
+        assert set(a) == {"text", "score", "poly"}
+        assert a["score"] > 0.99, a
+        got = np.array(a["poly"], dtype=float)
+        want = unclipped(ln.corners)
+        # every expected corner has a detected one near it (pixel rounding; the tilted line's
+        # contour is a staircase)
+        dist = np.linalg.norm(got[:, None, :] - want[None, :, :], axis=-1).min(axis=0)
+        assert dist.max() < 3.5, (ln.text, got.tolist(), want.round(1).tolist())
+
+
+def test_ocr_service_answers_the_known_truth_over_http_and_grpc(ocr_service):
+    folder, http_port, rpc_port, png, lines = ocr_service
+    conf = yaml.safe_load((folder / "config.yml").read_text())
+    assert set(conf["op"]) == {"det", "rec"}  # one Op per stage, each with its model
+    assert conf["op"]["det"]["local_service_conf"]["model_config"] == "det/serving_server"
+    assert conf["op"]["rec"]["local_service_conf"]["model_config"] == "rec/serving_server"
+    assert all(conf["op"][op]["local_service_conf"]["backend"] for op in ("det", "rec"))
+    blank = cv2.imencode(".png", np.full((200, 300, 3), 255, np.uint8))[1].tobytes()
+    b64 = base64.b64encode(png).decode()
+    proc = start_service(["web_service.py"], folder, http_port, timeout=180)
+    try:
+        http = _http(http_port, ["image_0", "image_1"],
+                     [b64, base64.b64encode(blank).decode()])
+        bad = _http(http_port, ["image"], ["bm90IGFuIGltYWdl"])  # base64 of "not an image"
+        with PipelineClient() as client:
+            client.connect([f"127.0.0.1:{rpc_port}"])
+            grpc = client.predict({"image": b64})
+            tensor = client.predict({"image": np.frombuffer(png, np.uint8)},
+                                    pack_tensor_format=True)
+        again = _http(http_port, ["image"], [b64])  # the bad request did not hurt the service
+    finally:
+        assert stop_service(proc) == 0
+    assert http["err_no"] == 0, http["err_msg"]
+    answers = dict(zip(http["key"], http["value"], strict=True))
+    assert json.loads(answers["image_1"]) == []
+    served = json.loads(answers["image_0"])
+    _check_truth(served, lines)
+    assert bad["err_no"] == 5000 and "image" in bad["err_msg"]
+    for resp in (grpc, tensor):
+        assert resp.err_no == 0, resp.err_msg
+        assert json.loads(dict(zip(resp.key, resp.value, strict=True))["image"]) == served
+    assert json.loads(again["value"][0]) == served
+
+
+def test_in_process_pipeline_equals_the_truth_and_batches_by_width(ocr_service):
+    folder, _, _, png, lines = ocr_service
+    pipeline = local_ocr_pipeline(folder)
+    page = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR)
+    feeds = []
+    run_rec = pipeline.run_rec
+
+    def recording(feed):
+        feeds.append(next(iter(feed.values())))
+        return run_rec(feed)
+
+    pipeline.run_rec = recording
+    answer = pipeline.predict(page)
+    _check_truth(answer, lines)
+    # 8 crops, 6 per batch, the narrowest first: each batch padded to its widest crop, at least
+    # 320 px (PaddleX's base width at height 48); only the widest line is wider than that
+    assert [f.shape[0] for f in feeds] == [6, 2]
+    assert feeds[0].shape[3] == 320 < feeds[1].shape[3]
