@@ -110,8 +110,8 @@ class TextRecognizer:
                 "(PaddleOCR's exporter writes it, e.g. [3, 48, 320])")
         self.image_shape = tuple(int(v) for v in shape[:3])
         self.max_width = int(max_width)
-        self.decoder = CTCDecoder(export.postprocess["character_dict"],
-                                  bool(export.postprocess.get("use_space_char", True)))
+        # PaddleX always appends the space (a model trained without it never predicts it)
+        self.decoder = CTCDecoder(export.postprocess["character_dict"])
 
     @classmethod
     def from_model_dir(cls, model_dir: str | Path, **kwargs: Any) -> TextRecognizer:
