@@ -127,6 +127,10 @@ def verify_service(service_dir: str | Path, options: VerifyOptions) -> Report:
     sd = open_service_dir(service_dir)
     served_op = sd.served_op()
     task = served_op.task
+    if task == "ocr":  # the two-stage OCR service: its in-process pipeline is the reference
+        from generator.quality.ocr_quality import verify_ocr_service
+
+        return verify_ocr_service(sd, options)
     tol = options.tolerance
     report = Report()
     scratch = tempfile.TemporaryDirectory(prefix="scaffold-verify-")

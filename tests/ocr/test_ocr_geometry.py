@@ -107,3 +107,19 @@ def test_answer_keeps_the_order_and_drops_low_scores():
     assert lines == [{"text": "ab", "score": 0.9,
                       "poly": [[1.5, 2], [51.5, 2], [51.5, 22], [1.5, 22]]}]
     assert [x["text"] for x in ocr_lines(quads, [("ab", 0.9), ("c", 0.2)])] == ["ab", "c"]
+
+
+def test_verify_compares_ocr_answers_line_by_line():
+    from generator.quality.compare import Tolerance
+    from generator.quality.ocr_quality import compare_ocr
+
+    want = [{"text": "ab", "score": 0.9, "poly": [[0, 0], [10, 0], [10, 5], [0, 5]]},
+            {"text": "中", "score": 0.8, "poly": [[0, 9], [10, 9], [10, 15], [0, 15]]}]
+    tol = Tolerance()
+    assert compare_ocr("x", [dict(w) for w in want], want, tol).ok
+    moved = [dict(want[0], poly=[[0, 0], [12, 0], [10, 5], [0, 5]]), want[1]]
+    assert not compare_ocr("x", moved, want, tol).ok
+    assert not compare_ocr("x", [want[1], want[0]], want, tol).ok  # order counts
+    assert not compare_ocr("x", want[:1], want, tol).ok
+    assert not compare_ocr("x", [want[0], dict(want[1], score=0.81)], want, tol).ok
+    assert "text 'b'" in compare_ocr("x", [dict(want[0], text="b"), want[1]], want, tol).note

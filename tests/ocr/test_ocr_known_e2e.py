@@ -122,3 +122,28 @@ def test_in_process_pipeline_equals_the_truth_and_batches_by_width(ocr_service):
     # 320 px (PaddleX's base width at height 48); only the widest line is wider than that
     assert [f.shape[0] for f in feeds] == [6, 2]
     assert feeds[0].shape[3] == 320 < feeds[1].shape[3]
+
+
+def test_scaffold_verify_and_bench_run_on_the_ocr_service(ocr_service):
+    from generator.quality.bench import BenchOptions, bench_service
+    from generator.quality.verify import VerifyOptions, verify_service
+
+    folder, _, _, png, _ = ocr_service
+    report = verify_service(folder, VerifyOptions(images={"page.png": png}))
+    assert report.ok, report.table()
+    ran = {c.name: c for c in report.checks if not c.skipped}
+    assert set(ran) == {"grpc page.png", "http page.png"}
+    assert all("8 lines" in c.note for c in ran.values())
+    # generated images hold no text: verify says so instead of passing on empty answers
+    blank = cv2.imencode(".png", np.full((64, 64, 3), 255, np.uint8))[1].tobytes()
+    empty = verify_service(folder, VerifyOptions(images={"blank.png": blank},
+                                                 protocols=("http",)))
+    assert not empty.ok and "no text line" in empty.table()
+
+    bench = bench_service(folder, BenchOptions(image=png, concurrency=(1, 2), duration=1.0,
+                                               protocols=("grpc", "http"),
+                                               baseline_seconds=0.5, progress=False))
+    assert set(bench.inprocess_ips) == {1} and bench.inprocess_ips[1] > 0
+    assert [(lv.protocol, lv.concurrency) for lv in bench.levels] == \
+        [("grpc", 1), ("grpc", 2), ("http", 1), ("http", 2)]
+    assert all(lv.errors == 0 and lv.qps > 0 for lv in bench.levels)
