@@ -90,6 +90,8 @@ def test_ocr_service_answers_the_known_truth_over_http_and_grpc(ocr_service):
             tensor = client.predict({"image": np.frombuffer(png, np.uint8)},
                                     pack_tensor_format=True)
         again = _http(http_port, ["image"], [b64])  # the bad request did not hurt the service
+        doc = requests.get(f"http://127.0.0.1:{http_port}/openapi.json", timeout=30).json()
+        page_html = requests.get(f"http://127.0.0.1:{http_port}/", timeout=30).text
     finally:
         assert stop_service(proc) == 0
     assert http["err_no"] == 0, http["err_msg"]
@@ -102,6 +104,11 @@ def test_ocr_service_answers_the_known_truth_over_http_and_grpc(ocr_service):
         assert resp.err_no == 0, resp.err_msg
         assert json.loads(dict(zip(resp.key, resp.value, strict=True))["image"]) == served
     assert json.loads(again["value"][0]) == served
+    # the API description and the try page know the answer's form
+    assert doc["x-service"] == {"name": "ocr", "task": "ocr"}
+    described = doc["paths"]["/ocr/prediction"]["post"]["description"]
+    assert '"poly": [[x, y], [x, y], [x, y], [x, y]]' in described and "reading order" in described
+    assert '"task": "ocr"' in page_html and "drawOcr" in page_html
 
 
 def test_in_process_pipeline_equals_the_truth_and_batches_by_width(ocr_service):
