@@ -356,7 +356,7 @@ def _ppcls_yml(model_name: str, size: list[int], resize: dict[str, Any],
 def _save_ppcls(d: Path, model_name: str, kind: str, hw: tuple[int, int], labels: list[str],
                 resize: dict[str, Any], topk: int, seed: int, ink_gain: float) -> StandInExport:
     layer = _networks()["cls"](len(labels), ink_gain)
-    _seed(layer, seed, {"fc": 2.0})
+    _seed(layer, seed, {"fc": 0.5 if ink_gain else 2.0})
     inputs = [VarSpec("x", "float32", (None, 3, hw[0], hw[1]))]
     _jit_save(layer, inputs, d)
     _dump(d / "inference.yml", _ppcls_yml(model_name, list(hw), resize, labels, topk))
@@ -379,7 +379,7 @@ def save_textline_ori(model_dir: str | Path, model_name: str = "PP-LCNet_x0_25_t
     0_degree/180_degree, topk 1). Ink in the lower half of the line favours 180_degree."""
     return _save_ppcls(Path(model_dir), model_name, "textline_orientation", (80, 160),
                        ["0_degree", "180_degree"], {"ResizeImage": {"size": [160, 80]}}, 1,
-                       seed, 4.0)
+                       seed, 20.0)
 
 
 # ----------------------------------------------------------------------------- PaddleDetection
@@ -477,8 +477,9 @@ def draw_text_lines(width: int, height: int, lines: list[str], seed: int = 0,
             if ch != " ":
                 shade = int(20 + (ord(ch) * 13) % 60)
                 img[y:y + glyph_h, x:x + w] = shade
-                gap = (ord(ch) % 3) + 1  # a light cut inside the glyph
-                img[y + glyph_h // 3:y + glyph_h // 3 + gap, x + 1:x + w - 1] = 200
+                gap = (ord(ch) % 3) + 1  # a light cut in the glyph's lower half
+                cut = y + (2 * glyph_h) // 3
+                img[cut:cut + gap, x + 1:x + w - 1] = 200
             x += w + 3
         y += line_height
     return img
