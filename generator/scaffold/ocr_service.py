@@ -169,12 +169,12 @@ def plan_ocr(request: Any) -> Any:
         dirs = [Path(d) for d in request.model_dirs]
         where = "--model-dir " + " --model-dir ".join(map(str, dirs))
     stages = read_stages(dirs, where)
-    for stage in stages:
-        check_model_loads(stage.source, f"{where}: {stage.source}")
     settings = parse_service_section(
         cfg.get("service"), where=where, device=request.device, trt=request.trt,
         http_port=request.http_port, rpc_port=request.rpc_port, host=request.host,
         image=request.image)
+    for stage in stages:  # the costliest check last
+        check_model_loads(stage.source, f"{where}: {stage.source}")
     backend_choice.check_requested(request.backend)
     if request.backend not in (None, "auto", "paddle") and settings.device == "gpu":
         raise ScaffoldConfigError(f"--backend {request.backend} runs on CPU only; drop it (or "
