@@ -10,10 +10,14 @@ c of the character's code is set, 255 otherwise (code 7 is black). Blocks are 24
   `darkness = 1 - min over channels` of the de-normalised pixel: the whole bar (gray and
   blocks) is text, the paper is not, so each bar is one DB box.
 - recognizer (`save_code_rec`): per time step (an 8-pixel column window over the 48 rows) each
-  channel's share of "off" pixels (< 64) gives one bit; the three bits pick the class whose
+  channel's share of "off" pixels (< 64) gives one bit (share > 0.12); the three bits pick the class whose
   code they spell (all bits clear: the CTC blank). A blurred block edge only fades bits out
   together, so a step reads its block's character or blank, never another one; gray, paper
   and the zero padding of a batch read blank. `CODES` maps codes to characters of `DICT`.
+- text-line orientation (`save_top_ori`): a line may carry a black 4-px stripe along its top
+  edge; 180_degree when the bottom half of the 80 x 160 input is darker than the top half
+  (the stripe is below: the line is upside down), else 0_degree. The stripe is too thin to
+  set a recognizer bit.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ DICT = list("0123456789") + ["中", "文", "-", "x"]
 #: code (bits: B, G, R channel off) -> character; positions in DICT deliberately scattered
 CODES = {1: "4", 2: "中", 3: "7", 4: "1", 5: "9", 6: "0", 7: "-"}
 CHAR_CODE = {ch: code for code, ch in CODES.items()}
-LINE_H, BLOCK, GAP, END, BAR_GRAY = 32, 32, 24, 16, 100
+LINE_H, BLOCK, GAP, END, BAR_GRAY, STRIPE = 32, 32, 24, 16, 100, 4
 
 
 def _dump_yml(path: Path, data: OrderedDict) -> None:
@@ -140,6 +144,39 @@ def save_code_rec(model_dir: str | Path, model_name: str = "PP-OCRv5_mobile_rec"
     return d
 
 
+def save_top_ori(model_dir: str | Path,
+                 model_name: str = "PP-LCNet_x0_25_textline_ori") -> Path:
+    """The orientation classifier (module docstring) in PaddleClas' export format."""
+    import paddle
+    from paddle.nn import functional as F
+
+    class TopOri(paddle.nn.Layer):
+        def __init__(self) -> None:
+            super().__init__()
+            self.std = _constant(self, "std", np.array(STD).reshape(1, 3, 1, 1))
+            self.mean = _constant(self, "mean", np.array(MEAN).reshape(1, 3, 1, 1))
+            self.sign = _constant(self, "sign", np.array([[1.0, -1.0]]))
+
+        def forward(self, x):
+            darkness = 1.0 - paddle.min(x * self.std + self.mean, axis=1)  # [N, 80, 160]
+            top = paddle.mean(darkness[:, :40, :], axis=[1, 2])
+            bottom = paddle.mean(darkness[:, 40:, :], axis=[1, 2])
+            return F.softmax(200.0 * paddle.unsqueeze(top - bottom, 1) * self.sign, axis=-1)
+
+    d = Path(model_dir)
+    _save(TopOri(), [None, 3, 80, 160], d)
+    _dump_yml(d / "inference.yml", OrderedDict([
+        ("Global", {"model_name": model_name}),
+        ("PreProcess", {"transform_ops": [
+            {"ResizeImage": {"size": [160, 80]}},
+            {"NormalizeImage": {"channel_num": 3, "mean": MEAN, "order": "", "scale": 1 / 255,
+                                "std": STD}},
+            {"ToCHWImage": None}]}),
+        ("PostProcess", {"Topk": OrderedDict([("topk", 1),
+                                              ("label_list", ["0_degree", "180_degree"])])})]))
+    return d
+
+
 # ------------------------------------------------------------------------------- pages
 
 
@@ -161,9 +198,10 @@ def _color(ch: str) -> tuple[int, int, int]:
 
 
 def draw_line(page: np.ndarray, text: str, x: float, y: float, angle_deg: float = 0.0,
-              vertical: bool = False) -> Line:
+              vertical: bool = False, marked: bool = False) -> Line:
     """Draw `text` with the bar's top-left corner at (x, y), turned `angle_deg` clockwise
-    about that corner; `vertical`: characters stacked top to bottom."""
+    about that corner; `vertical`: characters stacked top to bottom; `marked`: the stripe on
+    the line's top edge (see the module docstring)."""
     length = line_length(text)
     along, across = (np.array([0.0, 1.0]), np.array([1.0, 0.0])) if vertical else \
         (np.array([1.0, 0.0]), np.array([0.0, 1.0]))
@@ -186,6 +224,8 @@ def draw_line(page: np.ndarray, text: str, x: float, y: float, angle_deg: float 
     for i, ch in enumerate(text):
         a0 = END + i * (BLOCK + GAP)
         fill(quad(a0, a0 + BLOCK, 0, LINE_H), _color(ch))
+    if marked:
+        fill(quad(0, length, 0, STRIPE), (0, 0, 0))
     if vertical:  # corners in reading terms of the upright page: TL, TR, BR, BL of the bar
         bar = quad(0, length, 0, LINE_H)[[0, 3, 2, 1]]
     return Line(text, bar)
@@ -215,5 +255,16 @@ def page_one() -> tuple[np.ndarray, list[Line]]:
         draw_line(page, "19", 40, 330),
         draw_line(page, "中中", 250, 330),
         draw_line(page, "-", 40, 410),
+    ]
+    return page, lines
+
+
+def page_two() -> tuple[np.ndarray, list[Line]]:
+    """A 480 x 320 page of marked lines, one of them upside down, in reading order."""
+    page = np.full((320, 480, 3), 255, np.uint8)
+    lines = [
+        draw_line(page, "4中7", 40, 40, marked=True),
+        draw_line(page, "901", 420, 170, angle_deg=180, marked=True),  # upside down
+        draw_line(page, "-14", 40, 230, marked=True),
     ]
     return page, lines

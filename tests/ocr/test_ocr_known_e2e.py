@@ -8,7 +8,8 @@ the reading order (a right neighbour 4 px higher stays second; rows top to botto
 (a tilted line warped upright, a vertical line turned to read top down: any mirrored or
 turned crop would spell the text backwards), CTC decoding (a repeated character kept across a
 blank) and the dictionary (characters scattered in the yml's `character_dict`, one of them
-non-ASCII), recognition in batches grouped by width (8 crops: 6 + 2)."""
+non-ASCII), recognition in batches grouped by width (8 crops: 6 + 2); with a text-line
+orientation model (a third --model-dir), an upside-down line turned before recognition."""
 
 from __future__ import annotations
 
@@ -25,7 +26,14 @@ from click.testing import CliRunner
 from generator.runtime import PipelineClient
 from generator.service.ocr_pipeline_ops import local_ocr_pipeline
 from tests.helpers.services import free_port, start_service, stop_service
-from tests.ocr.known_models import page_one, save_code_rec, save_dark_det, unclipped
+from tests.ocr.known_models import (
+    page_one,
+    page_two,
+    save_code_rec,
+    save_dark_det,
+    save_top_ori,
+    unclipped,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -154,3 +162,32 @@ def test_scaffold_verify_and_bench_run_on_the_ocr_service(ocr_service):
     assert [(lv.protocol, lv.concurrency) for lv in bench.levels] == \
         [("grpc", 1), ("grpc", 2), ("http", 1), ("http", 2)]
     assert all(lv.errors == 0 and lv.qps > 0 for lv in bench.levels)
+
+
+def test_orientation_stage_turns_upside_down_lines(tmp_path):
+    from generator.cli import main
+    from generator.ocr.pipeline import OcrPipeline
+
+    det, rec = save_dark_det(tmp_path / "det_model"), save_code_rec(tmp_path / "rec_model")
+    ori = save_top_ori(tmp_path / "ori_model")
+    http_port, rpc_port = free_port(), free_port()
+    out = tmp_path / "ocr_serving"
+    res = CliRunner().invoke(main, [  # any order: the kinds come from each inference.yml
+        "new", "--model-dir", str(ori), "--model-dir", str(rec), "--model-dir", str(det),
+        "--output", str(out), "--no-vendor", "--backend", "paddle", "--http-port",
+        str(http_port), "--rpc-port", str(rpc_port)], catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    assert list(yaml.safe_load((out / "config.yml").read_text())["op"]) == ["det", "ori", "rec"]
+    page, lines = page_two()
+    b64 = base64.b64encode(cv2.imencode(".png", page)[1].tobytes()).decode()
+    proc = start_service(["web_service.py"], out, http_port, timeout=180)
+    try:
+        answer = _http(http_port, ["image"], [b64])
+    finally:
+        assert stop_service(proc) == 0
+    assert answer["err_no"] == 0, answer["err_msg"]
+    _check_truth(json.loads(answer["value"][0]), lines)
+    assert lines[1].text == "901"
+    # without the orientation stage the upside-down line reads backwards
+    bare = OcrPipeline.from_model_dirs(det, rec).predict(page)
+    assert [a["text"] for a in bare] == ["4中7", "109", "-14"]
