@@ -9,6 +9,8 @@ import cv2
 import numpy as np
 import pyclipper
 
+from generator.ocr.raster import fill_polygon
+
 __all__ = ["DBPostProcess", "mini_box"]
 
 _MIN_SIZE = 3
@@ -54,18 +56,17 @@ def _mean_in(score_map: np.ndarray, polygon: np.ndarray, *, rounded: bool) -> fl
     mask = np.zeros((y1 - y0 + 1, x1 - x0 + 1), dtype=np.uint8)
     pts[:, 0] -= x0
     pts[:, 1] -= y0
-    cv2.fillPoly(mask, pts.reshape(1, -1, 2).astype(np.int32), 1)
+    fill_polygon(mask, pts.astype(np.int32))  # OpenCV 4.10's fillPoly, as PaddleX pins it
     return float(cv2.mean(score_map[y0:y1 + 1, x0:x1 + 1], mask)[0])
 
 
 def _to_original(box: np.ndarray, sx: float, sy: float, width: int, height: int,
                  ) -> np.ndarray:
-    """Map corners to original pixels: scaled in the box's precision (float32 quads, float64
-    for polygons' integer points), rounded half to even, clipped to [0, width] x [0, height]."""
-    kind = np.float32 if box.dtype == np.float32 else np.float64
-    out = box.astype(kind)
-    out[:, 0] = np.clip(np.round(out[:, 0] * kind(sx)), 0, width)
-    out[:, 1] = np.clip(np.round(out[:, 1] * kind(sy)), 0, height)
+    """Map corners to original pixels: scaled in float64 (PaddleX's scales are float64 numpy
+    scalars), rounded half to even, clipped to [0, width] x [0, height]."""
+    out = box.astype(np.float64)
+    out[:, 0] = np.clip(np.round(out[:, 0] * sx), 0, width)
+    out[:, 1] = np.clip(np.round(out[:, 1] * sy), 0, height)
     return out.astype(np.float32)
 
 
