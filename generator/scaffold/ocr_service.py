@@ -173,20 +173,24 @@ def plan_ocr(request: Any) -> Any:
         cfg.get("service"), where=where, device=request.device, trt=request.trt,
         http_port=request.http_port, rpc_port=request.rpc_port, host=request.host,
         image=request.image)
-    for stage in stages:  # the costliest check last
-        check_model_loads(stage.source, f"{where}: {stage.source}")
     backend_choice.check_requested(request.backend)
     if request.backend not in (None, "auto", "paddle") and settings.device == "gpu":
         raise ScaffoldConfigError(f"--backend {request.backend} runs on CPU only; drop it (or "
                                   "--device gpu)")
     if request.device == "cpu" and request.trt:
         raise ScaffoldConfigError("--trt needs the GPU: drop --device cpu (or --trt)")
+    if settings.trt:
+        raise ScaffoldConfigError("TensorRT is not supported by the OCR service yet (its "
+                                  "stages' input sizes vary per image and per line); use "
+                                  "--device gpu without --trt")
     default_name = str(cfg.get("name") or "ocr")
     name = check_name(request.name, "--name") if request.name is not None \
         else slugify(default_name)
     stem = slugify(Path(request.config).stem) if request.config and request.name is None \
         else name
     output = (Path(request.output) if request.output else Path.cwd() / f"{stem}_serving")
+    for stage in stages:  # the costliest check last
+        check_model_loads(stage.source, f"{where}: {stage.source}")
     cfg["stages"] = stages
     files = sorted([*(f"{s.folder}/" for s in stages), ".scaffold.yml", *OCR_TEMPLATES])
     if request.vendor:

@@ -67,6 +67,8 @@ def test_a_folder_that_is_not_an_export_and_overrides_are_refused(tmp_path):
     rec = _yml_only(tmp_path, "rec")
     res = _new("--model-dir", str(det), "--model-dir", str(rec), "-o", "service.top_k=3")
     assert res.exit_code != 0 and "-o overrides do not apply to an OCR service" in res.output
+    res = _new("--model-dir", str(det), "--model-dir", str(rec), "--trt", "fp16")
+    assert res.exit_code != 0 and "TensorRT is not supported by the OCR service" in res.output
 
 
 def test_the_repository_ocr_config_names_its_folders_and_settings():
