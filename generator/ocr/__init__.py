@@ -1,16 +1,19 @@
 """OCR models of Paddle 3 toolkit exports (PaddleOCR 3 / PaddleX `inference.yml`), with the
 inference semantics of PaddleX's predictors.
 
-Single-model building blocks (helper "core"); every class is built from a model folder
+Single-model building blocks; every class is built from a model folder
 (`from_model_dir(dir)`) or from its parsed `generator.toolkit.ToolkitExport`, works on BGR
 uint8 HWC images (as PaddleX's `ReadImage` gives them) and never runs the network itself: it
 makes the feed and reads the outputs, so any predictor (Paddle, ONNX Runtime, the runtime's
 `LocalPredictor`) can sit in between.
 
-    det = TextDetector.from_model_dir(det_dir)
+    det = TextDetector.from_model_dir(det_dir)      # overrides: thresh, box_thresh,
+                                                    # unclip_ratio, limit_side_len, limit_type,
+                                                    # max_side_limit (PaddleX's predict args)
     feed, meta = det.preprocess(image_bgr)          # {det.input_name: [1, 3, H', W'] float32}
     polys = det.postprocess(outputs, meta)          # [(poly [4, 2] float32, score), ...]
-                                                    # original pixels, PaddleX's order
+                                                    # original pixels, PaddleX's order ([N, 2]
+                                                    # polygons when the yml says box_type poly)
 
     rec = TextRecognizer.from_model_dir(rec_dir)
     feed, meta = rec.preprocess_batch(crops_bgr)    # {rec.input_name: [N, 3, 48, W] float32}
@@ -29,8 +32,9 @@ makes the feed and reads the outputs, so any predictor (Paddle, ONNX Runtime, th
 array itself. Errors are `generator.toolkit.ToolkitExportError` (bad folder/yml) and
 `ValueError` (bad image or outputs).
 
-Two-stage pieces (helper "ocr"): `crops` (rotated crops of quads), `ordering` (reading
-order), `pipeline` (det -> [ori] -> rec in process).
+Inside: `db_postprocess` (DB map -> boxes), `raster` (OpenCV 4.10's polygon fill, which DB
+scores depend on), `yml_ops` (PreProcess readers). Two-stage pieces: `crops` (rotated crops of
+quads), `ordering` (reading order), `pipeline` (det -> [ori] -> rec in process).
 """
 
 from pathlib import Path
