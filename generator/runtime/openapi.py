@@ -46,6 +46,11 @@ TASK_ANSWERS = {
            '`[{"text": str, "score": float, "poly": [[x, y], [x, y], [x, y], [x, y]]}]`, '
            'the corners (top-left, top-right, bottom-right, bottom-left) in original image '
            'pixels, `score` the recognition confidence',
+    "text_detection": 'the text regions found: `[{"poly": [[x, y], [x, y], [x, y], [x, y]], '
+                      '"score": float}]`, quadrilaterals in original image pixels',
+    "text_recognition": 'the text of the line image: `{"text": str, "score": float}`',
+    "textline_orientation": 'the orientation of the line image: `{"label": "0_degree" | '
+                            '"180_degree", "angle": 0 | 180, "score": float}`',
 }
 
 

@@ -82,9 +82,12 @@ def test_text_detection_service(tmp_path):
         bad = requests.post(f"http://127.0.0.1:{http}/PP-OCRv5_mobile_det/prediction",
                             json={"key": ["image"], "value": ["bm90IGFuIGltYWdl"]},
                             timeout=60).json()
+        spec = requests.get(f"http://127.0.0.1:{http}/openapi.json", timeout=60).json()
     finally:
         assert stop_service(proc) == 0
     assert bad["err_no"] == 5000 and "image" in bad["err_msg"]
+    assert spec["x-service"]["task"] == "text_detection"
+    assert 'the text regions found' in json.dumps(spec)
     det, run = TextDetector.from_model_dir(src.model_dir), _runner(src.model_dir)
     for key, page in pages.items():
         want = det(page, run)
