@@ -202,6 +202,16 @@ async function run(file) {
       $("result").append(table(result.map(l => [l.text, l.score.toFixed(3),
                                                 l.poly.map(q => q.join(",")).join(" ")]),
                                ["text", "score", "polygon (x,y) x 4"]));
+    } else if (CONFIG.task === "text_detection") {
+      summary = drawOcr(ctx, result.map(r => ({poly: r.poly, text: r.score.toFixed(2)})))
+        .replace("text lines", "text regions");
+      $("result").append(table(result.map(r => [r.score.toFixed(3),
+                                                r.poly.map(q => q.join(",")).join(" ")]),
+                               ["score", "polygon (x,y) x 4"]));
+    } else if (CONFIG.task === "text_recognition" || CONFIG.task === "textline_orientation") {
+      const what = CONFIG.task === "text_recognition" ? "text" : "label";
+      summary = what + " " + JSON.stringify(result[what]);
+      $("result").append(table([[result[what], result.score.toFixed(3)]], [what, "score"]));
     } else if (CONFIG.task === "segmentation") {
       summary = await drawMask(ctx, result);
     } else {
