@@ -139,11 +139,15 @@ def _op_list(ops: Any, path: Path) -> list[dict[str, Any]]:
     return out
 
 
+_OTHERWISE = ("; for another model, describe its pre- and post-processing in a native config "
+              "(serving_configs/*.yml) and pass --model-dir DIR --config CONFIG.yml")
+
+
 def _unknown(path: Path, model_name: str, post: Any) -> ToolkitExportError:
     kinds = "; ".join(f"{k}: {v}" for k, v in KINDS.items())
     return ToolkitExportError(
         f"{path}: unknown kind of model: Global.model_name {model_name or '(none)'!r}, "
-        f"PostProcess {_describe_post(post)}; supported kinds: {kinds}")
+        f"PostProcess {_describe_post(post)}; supported kinds: {kinds}{_OTHERWISE}")
 
 
 def _describe_post(post: Any) -> str:
@@ -166,7 +170,8 @@ def classify_inference_yml(data: Mapping[str, Any], path: Path) -> ToolkitExport
             raise ToolkitExportError(
                 f"{path}: unsupported kind of PaddleDetection model: arch {arch!r}"
                 f"{' (a tracker)' if data.get('tracker') else ''}, Global.model_name "
-                f"{model_name or '(none)'!r} gives no [N, 6] boxes; supported kinds: {kinds}")
+                f"{model_name or '(none)'!r} gives no [N, 6] boxes; supported kinds: {kinds}"
+                f"{_OTHERWISE}")
         return ToolkitExport("detection", model_name, path, data=dict(data))
     pre = data.get("PreProcess")
     post = data.get("PostProcess")
