@@ -44,7 +44,8 @@ class TextlineOrientation:
             self.preprocessor = build_preprocess(export.preprocess, "ppcls")
         except PreprocessConfigError as exc:
             raise ToolkitExportError(f"{export.source}: {exc}") from None
-        topk = export.postprocess.get("Topk") or {}
+        post = export.postprocess
+        topk = post if post.get("name") == "Topk" else post.get("Topk") or {}
         self.labels = [str(v) for v in (topk.get("label_list") or DEFAULT_LABELS)]
 
     @classmethod

@@ -111,7 +111,8 @@ def _from_toolkit_export(data: dict[str, Any], path: Path) -> DeployConfig:
         export = classify_inference_yml(data, path)
     except ToolkitExportError as exc:
         raise DeployConfigError(str(exc)) from None
-    topk = export.postprocess.get("Topk") or {}
+    post = export.postprocess
+    topk = post if post.get("name") == "Topk" else post.get("Topk") or {}
     labels = [str(x) for x in topk.get("label_list") or []]
     toolkit = "ppocr" if export.kind in ("text_detection", "text_recognition") else "ppcls"
     return DeployConfig(export.kind, toolkit, export.preprocess, path, labels=labels,

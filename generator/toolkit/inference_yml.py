@@ -158,6 +158,12 @@ def _describe_post(post: Any) -> str:
     return "(none)" if post is None else repr(post)
 
 
+def _is_topk(post: Mapping[str, Any], name: str) -> bool:
+    """PaddleClas' top-k: `{Topk: {topk, label_list}}` (export_for_fd) or `{name: Topk, ...}`
+    (the training config's form)."""
+    return name == "Topk" or ("Topk" in post and not name)
+
+
 def classify_inference_yml(data: Mapping[str, Any], path: Path) -> ToolkitExport:
     """The `ToolkitExport` an inference.yml mapping describes, or `ToolkitExportError`."""
     model_name = str((data.get("Global") or {}).get("model_name") or "")
@@ -192,9 +198,9 @@ def classify_inference_yml(data: Mapping[str, Any], path: Path) -> ToolkitExport
             raise ToolkitExportError(
                 f"{path}: PostProcess CTCLabelDecode has no character_dict; PaddleOCR 3's "
                 "exporter writes the dictionary into inference.yml — re-export the model")
-    elif "Topk" in post_map and model_name in TEXTLINE_ORI_MODELS:
+    elif _is_topk(post_map, post_name) and model_name in TEXTLINE_ORI_MODELS:
         kind = "textline_orientation"
-    elif "Topk" in post_map and not post_name:
+    elif _is_topk(post_map, post_name):
         kind = "classification"
     elif "NormalizeFeatures" in post_map and not post_name:
         kind = "embedding"

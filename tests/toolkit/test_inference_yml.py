@@ -138,3 +138,18 @@ def test_bad_ocr_yml_values_are_clear_errors(exports, tmp_path):
         TextDetector.from_model_dir(cmyk)
     with pytest.raises(ToolkitExportError, match="no inference.yml"):
         read_toolkit_export(tmp_path)
+
+
+def test_topk_in_the_training_config_form_is_a_classifier(exports, tmp_path):
+    def named(d):
+        d["PostProcess"] = {"name": "Topk", "topk": 1, "label_list": ["0_degree", "180_degree"]}
+    ori = _edited(exports["PP-LCNet_x0_25_textline_ori"], tmp_path / "ori", named)
+    assert read_toolkit_export(ori).kind == "textline_orientation"
+    assert TextlineOrientation.from_model_dir(ori).labels == ["0_degree", "180_degree"]
+
+    def renamed(d):
+        d["Global"]["model_name"] = "PP-LCNet_x1_0_doc_ori"
+        named(d)
+    cls = _edited(exports["PP-LCNet_x0_25_textline_ori"], tmp_path / "cls", renamed)
+    deploy = read_deploy_config(cls / "inference.yml")
+    assert (deploy.task, deploy.labels) == ("classification", ["0_degree", "180_degree"])
