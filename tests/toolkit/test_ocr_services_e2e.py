@@ -149,3 +149,25 @@ def test_textline_orientation_op(tmp_path):
         [(label, pytest.approx(score, abs=1e-5)) for label, score in want]
     assert [g["angle"] for g in got.values()] == [0, 180]
     assert [g["label"] for g in got.values()] == ["0_degree", "180_degree"]
+
+
+def test_line_images_as_tensors_and_bad_inputs(tmp_path):
+    from generator.service import ServiceCallError
+
+    src = te.save_ppocr_rec(tmp_path / "PP-OCRv5_mobile_rec")
+    out = tmp_path / "rec_serving"
+    _generate(src.model_dir, out)
+    op = OPS_BY_TASK["text_recognition"](name="r", deploy_config=out / "inference.yml")
+    svc = LocalService(op, out / "serving_server")
+    line = te.draw_text_lines(220, 48, ["hello"], top=8, line_height=40)
+    png = cv2.imencode(".png", line)[1]
+    by_file = svc.predict_images({"image": png.tobytes()})["image"]
+    rgb = np.ascontiguousarray(line[:, :, ::-1])
+    for value in (rgb, png.reshape(-1)):  # RGB pixels [H, W, 3]; the file's bytes (1-D)
+        assert json.loads(svc.call({"image": value})["image"]) == by_file
+    with pytest.raises(ServiceCallError) as info:
+        svc.call({"image": np.zeros((4, 4), np.float32)})
+    assert info.value.err_no == 5000 and "uint8 tensor" in info.value.err_msg
+    with pytest.raises(ServiceCallError) as info:
+        svc.call({"picture": "abc"})
+    assert info.value.err_no == 5000 and "no image" in info.value.err_msg
