@@ -4,7 +4,8 @@ A quad is replaced by its minimum-area rectangle (of the integer points), whose 
 in the order top-left, top-right, bottom-right, bottom-left; the image is warped with a
 perspective transform to a `width x height` crop (width = the longer of the top and bottom
 edges, height = the longer of the left and right edges, truncated to integers; cubic
-interpolation, replicated border). A crop at least 1.5 times as high as wide is a vertical line:
+interpolation, replicated border; OpenCV 4's exact arithmetic whatever OpenCV is installed, see
+`warp`). A crop at least 1.5 times as high as wide is a vertical line:
 it is turned a quarter turn counter-clockwise (`np.rot90`) so the text runs left to right.
 """
 
@@ -13,8 +14,12 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from generator.ocr.warp import warp_perspective_cubic
+
 #: height / width from which a crop is a vertical text line and is turned
 VERTICAL_RATIO = 1.5
+#: the installed OpenCV warps as PaddleX's pinned one (4.10) does
+OPENCV_4 = cv2.__version__.split(".")[0] == "4"
 
 
 def ordered_min_area_rect(quad: np.ndarray) -> np.ndarray:
@@ -36,8 +41,11 @@ def warp_quad(image: np.ndarray, corners: np.ndarray) -> np.ndarray:
     width, height = max(width, 1), max(height, 1)
     target = np.float32([[0, 0], [width, 0], [width, height], [0, height]])
     matrix = cv2.getPerspectiveTransform(c, target)
-    crop = cv2.warpPerspective(image, matrix, (width, height), borderMode=cv2.BORDER_REPLICATE,
-                               flags=cv2.INTER_CUBIC)
+    if OPENCV_4 or np.asarray(image).dtype != np.uint8:
+        crop = cv2.warpPerspective(image, matrix, (width, height),
+                                   borderMode=cv2.BORDER_REPLICATE, flags=cv2.INTER_CUBIC)
+    else:  # OpenCV 5 rounds the cubic warp differently: OpenCV 4's result, in NumPy
+        crop = warp_perspective_cubic(image, matrix, (width, height))
     if crop.shape[0] / crop.shape[1] >= VERTICAL_RATIO:
         crop = np.rot90(crop)
     return np.ascontiguousarray(crop)

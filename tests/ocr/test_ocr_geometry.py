@@ -123,3 +123,22 @@ def test_verify_compares_ocr_answers_line_by_line():
     assert not compare_ocr("x", want[:1], want, tol).ok
     assert not compare_ocr("x", [want[0], dict(want[1], score=0.81)], want, tol).ok
     assert "text 'b'" in compare_ocr("x", [dict(want[0], text="b"), want[1]], want, tol).note
+
+
+def test_numpy_cubic_warp_is_exact_on_whole_pixels_and_close_to_opencv():
+    from generator.ocr.warp import warp_perspective_cubic
+
+    rng = np.random.default_rng(3)
+    img = rng.integers(0, 256, (50, 70, 3), dtype=np.uint8)
+    shift = np.array([[1, 0, -5], [0, 1, -3], [0, 0, 1]], np.float64)  # dst(x, y) = src(x+5, y+3)
+    out = warp_perspective_cubic(img, shift, (60, 40))
+    assert np.array_equal(out[:, :60 - 5], img[3:43, 5:60])
+    wide = warp_perspective_cubic(img, shift, (70, 40))  # columns 65.. come from beyond x=69
+    assert np.array_equal(wide[:, -1], img[3:43, 69])  # the replicated border, not black
+    smooth = cv2.GaussianBlur(img, (9, 9), 3)
+    m = cv2.getPerspectiveTransform(np.float32([[3, 2], [61, 6], [60, 40], [5, 37]]),
+                                    np.float32([[0, 0], [58, 0], [58, 35], [0, 35]]))
+    ref = cv2.warpPerspective(smooth, m, (58, 35), flags=cv2.INTER_CUBIC,
+                              borderMode=cv2.BORDER_REPLICATE)
+    assert np.abs(warp_perspective_cubic(smooth, m, (58, 35)).astype(int) - ref).max() <= 2
+    assert warp_perspective_cubic(img[:, :, 0], m, (58, 35)).shape == (35, 58)
