@@ -72,8 +72,12 @@ def run_ocr(task: dict[str, Any]) -> list[dict[str, Any]]:
         },
     }
     if task.get("ori"):
+        # batch_size 1: in PaddleX 3.7.2 every result of a classification batch carries the
+        # whole batch's class_ids, and the OCR pipeline reads `class_ids.ravel()[0]`, so with
+        # its default batch of 6 every line of a batch is turned like the batch's first line.
+        # One line per batch gives each line its own class (what the pipeline means to do).
         config["SubModules"]["TextLineOrientation"] = module(
-            task["ori"], module_name="textline_orientation", batch_size=6)
+            task["ori"], module_name="textline_orientation", batch_size=1)
     pipeline = paddlex.create_pipeline(config=config, **ENGINE)
     return [_result(r) for img in task["images"] for r in pipeline.predict(img)]
 

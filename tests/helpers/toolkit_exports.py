@@ -149,16 +149,18 @@ def _networks() -> dict[str, Any]:
             return F.sigmoid(self.up(4.0 * ink + noise + 2.0))
 
     class CTCRec(nn.Layer):
+        """Smooth features (means of 8x4 blocks, then a 1x3 conv of stride 2), so a crop
+        warped by another OpenCV build (a few grey levels on edge pixels) reads the same."""
+
         def __init__(self, num_classes: int) -> None:
             super().__init__()
-            self.c1 = nn.Conv2D(3, 16, 3, stride=2, padding=1)
-            self.c2 = nn.Conv2D(16, 32, 3, stride=2, padding=1)
-            self.c3 = nn.Conv2D(32, 48, 3, stride=2, padding=1)
+            self.c1 = nn.Conv2D(18, 48, (1, 3), stride=(1, 2), padding=(0, 1))
             self.fc = nn.Linear(48, num_classes)
 
         def forward(self, x):
-            y = F.relu(self.c3(F.relu(self.c2(F.relu(self.c1(x))))))
-            logits = self.fc(paddle.transpose(paddle.mean(y, axis=2), [0, 2, 1]))
+            blocks = F.avg_pool2d(x, (8, 4), ceil_mode=True)  # [N, 3, 6, W/4]
+            y = F.relu(self.c1(paddle.reshape(blocks, [0, 18, 1, -1])))  # [N, 48, 1, W/8]
+            logits = self.fc(paddle.transpose(paddle.squeeze(y, axis=2), [0, 2, 1]))
             light = F.avg_pool2d(paddle.mean(x, axis=1, keepdim=True), (48, 8), ceil_mode=True)
             light = paddle.transpose(paddle.squeeze(light, axis=2), [0, 2, 1])
             blank = logits[:, :, :1] + 6.0 * light
