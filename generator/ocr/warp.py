@@ -7,13 +7,16 @@ OpenCV 4.x's algorithm: the inverse map of each output pixel in double precision
 INTER_TAB_SIZE (32) and rounded to an integer (round half to even), split into the integer
 source pixel and a 5-bit fraction per axis; the 4 x 4 bicubic weights (A = -0.75) of that
 fraction from a table of fixed-point (Q15) coefficients whose sum is corrected to exactly 1;
-the weighted sum over the replicated-border neighbourhood rounded and saturated to uint8.
+the weighted sum over the replicated-border neighbourhood rounded and saturated to uint8. The
+16 neighbours are gathered with OpenCV's nearest-neighbour remap at integer positions (an exact
+copy in every version); the arithmetic is NumPy's.
 """
 
 from __future__ import annotations
 
 from functools import lru_cache
 
+import cv2
 import numpy as np
 
 _BITS = 5
@@ -59,6 +62,12 @@ def _table() -> np.ndarray:
                     itab[mk] -= diff
             tab[iy * _TAB + ix] = itab
     return tab
+
+
+@lru_cache(maxsize=1)
+def _taps() -> np.ndarray:
+    """`_table()` as [16, TAB * TAB]: one contiguous row of weights per tap."""
+    return np.ascontiguousarray(_table().reshape(_TAB * _TAB, 16).T)
 
 
 def _invert3(a: np.ndarray) -> np.ndarray:
@@ -109,18 +118,20 @@ def warp_perspective_cubic(image: np.ndarray, matrix: np.ndarray,
     fy = np.clip(y0 * w, -limit - 1, limit)
     ix = np.rint(fx).astype(np.int64)
     iy = np.rint(fy).astype(np.int64)
-    sx = np.clip(ix >> _BITS, -32768, 32767)
-    sy = np.clip(iy >> _BITS, -32768, 32767)
+    sx = np.clip(ix >> _BITS, -32768, 32767).astype(np.intp)
+    sy = np.clip(iy >> _BITS, -32768, 32767).astype(np.intp)
     alpha = (iy & (_TAB - 1)) * _TAB + (ix & (_TAB - 1))
-    weights = _table()[alpha]  # [H, W, 4, 4] int32
-    h, wd = src.shape[:2]
-    img = src.reshape(h, wd, -1)
+    taps = _taps()  # [16, TAB * TAB] int32: tap k's weight for each fraction
+    img = src.reshape(src.shape[0], src.shape[1], -1)
     total = np.zeros((height, width, img.shape[2]), np.int32)  # |sum| < 2^31: exact
     for i in range(4):
-        row = np.clip(sy + (i - 1), 0, h - 1)
         for j in range(4):
-            col = np.clip(sx + (j - 1), 0, wd - 1)
-            total += weights[:, :, i, j, None] * img[row, col].astype(np.int32)
+            # the neighbour (j - 1, i - 1) of every sample, border replicated: a gather
+            # (OpenCV's nearest-neighbour remap at integer positions copies pixels exactly)
+            where = np.dstack([sx + (j - 1), sy + (i - 1)]).astype(np.int16)
+            tap = cv2.remap(img, where, None, cv2.INTER_NEAREST,
+                            borderMode=cv2.BORDER_REPLICATE).reshape(height, width, -1)
+            total += taps[i * 4 + j][alpha][:, :, None] * tap
     if src.ndim == 2:
         total = total[:, :, 0]
     out = (total + (1 << (_COEF_BITS - 1))) >> _COEF_BITS
