@@ -34,6 +34,8 @@ PINS = ("paddlex[ocr-core]==3.7.2", "paddlepaddle==3.3.1")
 STAMP = VENV / ".oracle-installed"
 SCRIPT = Path(__file__).with_name("paddlex_predict.py")
 BUILD_TIMEOUT = 1800.0
+#: a build started by a test fixture must end within pytest's per-test limit (600 s in make test)
+FIXTURE_BUILD_TIMEOUT = 540.0
 PREDICT_TIMEOUT = 600.0
 
 
@@ -119,7 +121,7 @@ class PaddleXOracle:
                 if is_built():
                     cls._instance = cls(_python())
                 elif build:
-                    cls._instance = cls(build_venv())
+                    cls._instance = cls(build_venv(FIXTURE_BUILD_TIMEOUT))
                 else:
                     cls._error = f"the PaddleX venv {VENV} is not built (make paddlex-oracle)"
             except OracleUnavailable as e:
