@@ -46,6 +46,10 @@ def ocr_case(tmp_path_factory):
         _write(root / "page_tall.png", te.draw_text_lines(333, 517, ["zz top", "7 up", "k"],
                                                           seed=3)),
         _write(root / "page_small.png", te.draw_text_lines(200, 90, ["tiny"], seed=5, top=20)),
+        # longer side over 960: PP-OCRv5 det models are scaled down to it
+        _write(root / "page_big.png", te.draw_text_lines(
+            1400, 1000, ["big page line one", "2nd", "and a third line of text"] * 3, seed=7,
+            top=60, line_height=90)),
     ]
     line = te.draw_text_lines(300, 48, ["hello"], top=8)
     lines = [
@@ -54,6 +58,8 @@ def ocr_case(tmp_path_factory):
         # wider than 320/48 allows: PaddleX resizes to the batch's own width ratio
         _write(root / "line_long.png", te.draw_text_lines(900, 52, ["a long line of text 42"],
                                                           top=10, seed=2)),
+        # wider than PaddleX's 3200 px input limit once resized to height 48
+        _write(root / "line_huge.png", te.draw_text_lines(4000, 44, ["x0" * 300], top=8, seed=4)),
         _write(root / "line_180.png", te.rotate_180(line)),
     ]
     want = oracle.run([model_task(DET, models[DET].model_dir, pages),
