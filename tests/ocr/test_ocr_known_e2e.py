@@ -65,6 +65,23 @@ def _http(port: int, keys: list[str], values: list[str]) -> dict:
     return r.json()
 
 
+def _oip_answers(http_port: int, rpc_port: int, png: bytes) -> list:
+    """The pipeline model `ocr` over the Open Inference Protocol (REST with binary tensors,
+    then gRPC): the JSON answer of one image each."""
+    import tritonclient.grpc as grpcclient
+    import tritonclient.http as httpclient
+
+    out = []
+    for module, url, extra in ((httpclient, f"127.0.0.1:{http_port}", {"binary_data": True}),
+                               (grpcclient, f"127.0.0.1:{rpc_port}", {})):
+        client = module.InferenceServerClient(url)
+        inp = module.InferInput("image", [1], "BYTES")
+        inp.set_data_from_numpy(np.array([png], dtype=np.object_), **extra)
+        out.append(json.loads(client.infer("ocr", [inp]).as_numpy("image")[0]))
+        client.close()
+    return out
+
+
 def _check_truth(answer: list[dict], lines) -> None:
     assert [a["text"] for a in answer] == [ln.text for ln in lines]
     for a, ln in zip(answer, lines, strict=True):
@@ -98,6 +115,7 @@ def test_ocr_service_answers_the_known_truth_over_http_and_grpc(ocr_service):
             tensor = client.predict({"image": np.frombuffer(png, np.uint8)},
                                     pack_tensor_format=True)
         again = _http(http_port, ["image"], [b64])  # the bad request did not hurt the service
+        oip = _oip_answers(http_port, rpc_port, png)
         doc = requests.get(f"http://127.0.0.1:{http_port}/openapi.json", timeout=30).json()
         page_html = requests.get(f"http://127.0.0.1:{http_port}/", timeout=30).text
     finally:
@@ -112,6 +130,7 @@ def test_ocr_service_answers_the_known_truth_over_http_and_grpc(ocr_service):
         assert resp.err_no == 0, resp.err_msg
         assert json.loads(dict(zip(resp.key, resp.value, strict=True))["image"]) == served
     assert json.loads(again["value"][0]) == served
+    assert oip == [served, served]  # Open Inference Protocol, REST and gRPC: the same answer
     # the API description and the try page know the answer's form
     assert doc["x-service"] == {"name": "ocr", "task": "ocr"}
     described = doc["paths"]["/ocr/prediction"]["post"]["description"]
