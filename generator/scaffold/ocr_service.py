@@ -22,7 +22,7 @@ chosen by measuring that model.
 from __future__ import annotations
 
 import datetime as _dt
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -200,7 +200,9 @@ def plan_ocr(request: Any) -> Any:
                           task="ocr", output=output.resolve(), settings=settings, config=cfg,
                           deploy_record=None, random_weights=random,
                           weights_hint="export the models again with trained weights",
-                          files=files, inputs_hash=inputs_fingerprint(request, name))
+                          files=files,  # the folders a config names count as --model-dir
+                          inputs_hash=inputs_fingerprint(
+                              replace(request, model_dirs=[s.source for s in stages]), name))
     plan.notes += request.warnings
     _check_output(plan)
     if random:

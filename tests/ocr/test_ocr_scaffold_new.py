@@ -119,3 +119,26 @@ def test_ocr_config_plans_one_folder_per_stage(tmp_path):
                 "pipeline_http_client.py", "k8s/deployment.yaml"):
         assert rel in listed
     assert "ori/" not in listed and not (tmp_path / "out").exists()
+
+
+@pytest.mark.slow
+def test_update_regenerates_when_a_model_named_by_the_config_changes(tmp_path):
+    save_dark_det(tmp_path / "models" / "det")
+    rec = save_code_rec(tmp_path / "models" / "rec")
+    path = tmp_path / "reader.yml"
+    path.write_text(yaml.safe_dump({
+        "name": "reader", "task": "ocr",
+        "models": {"text_detection": "models/det", "text_recognition": "models/rec"},
+        "service": {"http_port": 18121, "rpc_port": 18122}}), encoding="utf-8")
+    out = tmp_path / "out"
+    args = ("--config", str(path), "--output", str(out), "--backend", "paddle")
+    assert _new(*args).exit_code == 0
+    assert "up to date" in _new(*args, "--update").output
+    record = yaml.safe_load((out / ".scaffold.yml").read_text())
+    assert record["task"] == "ocr" and set(record["stages"]) == {"det", "rec"}
+    assert record["inputs"]["model_dirs"] == [str((tmp_path / "models" / d).resolve())
+                                              for d in ("det", "rec")]
+    yml = rec / "inference.yml"
+    yml.write_text(yml.read_text(encoding="utf-8") + "\n# re-exported\n", encoding="utf-8")
+    res = _new(*args, "--update")
+    assert res.exit_code == 0 and "created" in res.output, res.output
