@@ -34,21 +34,21 @@ def require_oracle() -> PaddleXOracle:
     return oracle
 
 
-def generate(model_dirs: Sequence[Path], out: Path, name: str = "m") -> tuple[Path, int]:
+def generate(model_dirs: Sequence[Path], out: Path, name: str = "m") -> tuple[Path, int, int]:
     """`scaffold new --model-dir D [--model-dir D2 ...]` into `out` on free ports; returns
-    (out, http_port)."""
+    (out, http_port, rpc_port)."""
     from click.testing import CliRunner
 
     from generator.cli import main
 
     http_port, rpc_port = free_port(), free_port()
     args = ["new", "--output", str(out), "--name", name, "--http-port", str(http_port),
-            "--rpc-port", str(rpc_port)]
+            "--rpc-port", str(rpc_port), "--no-vendor"]
     for d in model_dirs:
         args += ["--model-dir", str(d)]
     res = CliRunner().invoke(main, args)
     assert res.exit_code == 0, f"scaffold new failed:\n{res.output}"
-    return out, http_port
+    return out, http_port, rpc_port
 
 
 @contextmanager
@@ -76,6 +76,17 @@ def ask(url: str, image: Path) -> Any:
     data = resp.json()
     assert data["err_no"] == 0, data
     return json.loads(data["value"][0])
+
+
+def ask_grpc(rpc_port: int, image: Path) -> Any:
+    """The same request over gRPC (Paddle Serving's PipelineClient)."""
+    from generator.runtime import PipelineClient
+
+    with PipelineClient() as client:
+        client.connect([f"127.0.0.1:{rpc_port}"])
+        resp = client.predict({"image": base64.b64encode(image.read_bytes()).decode()})
+    assert resp.err_no == 0, resp.err_msg
+    return json.loads(resp.value[0])
 
 
 def local_answers(folder: Path, images: Sequence[Path]) -> list[Any]:

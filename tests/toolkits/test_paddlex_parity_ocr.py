@@ -124,7 +124,7 @@ def test_textline_orientation_in_process_equals_paddlex(ocr_case):
 
 
 def test_served_text_detection_equals_paddlex(ocr_case, tmp_path):
-    folder, port = generate([ocr_case["models"][DET].model_dir], tmp_path / "det_svc")
+    folder, port, _ = generate([ocr_case["models"][DET].model_dir], tmp_path / "det_svc")
     with running(folder, port) as url:
         for img, want in zip(ocr_case["pages"], ocr_case["want"][DET], strict=True):
             got = [(q["poly"], q["score"]) for q in ask(url, img)]
@@ -136,7 +136,7 @@ def test_served_text_detection_equals_paddlex(ocr_case, tmp_path):
 
 
 def test_served_text_recognition_equals_paddlex(ocr_case, tmp_path):
-    folder, port = generate([ocr_case["models"][REC].model_dir], tmp_path / "rec_svc")
+    folder, port, _ = generate([ocr_case["models"][REC].model_dir], tmp_path / "rec_svc")
     with running(folder, port) as url:
         for img, want in zip(ocr_case["lines"], ocr_case["want"][REC], strict=True):
             got = ask(url, img)
@@ -145,7 +145,7 @@ def test_served_text_recognition_equals_paddlex(ocr_case, tmp_path):
 
 
 def test_served_textline_orientation_equals_paddlex(ocr_case, tmp_path):
-    folder, port = generate([ocr_case["models"][ORI].model_dir], tmp_path / "ori_svc")
+    folder, port, _ = generate([ocr_case["models"][ORI].model_dir], tmp_path / "ori_svc")
     with running(folder, port) as url:
         for img, want in zip(ocr_case["lines"], ocr_case["want"][ORI], strict=True):
             got = ask(url, img)

@@ -10,7 +10,15 @@ import pytest
 
 from tests.helpers import toolkit_exports as te
 from tests.helpers.paddlex_oracle import ocr_task
-from tests.helpers.parity import POLY_PX, SCORE_TOL, ask, generate, require_oracle, running
+from tests.helpers.parity import (
+    POLY_PX,
+    SCORE_TOL,
+    ask,
+    ask_grpc,
+    generate,
+    require_oracle,
+    running,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -75,8 +83,9 @@ def test_ocr_pipeline_in_process_equals_paddlex(pipeline_case, with_ori):
 def test_served_ocr_equals_paddlex_pipeline(pipeline_case, tmp_path, with_ori):
     m = pipeline_case["models"]
     dirs = [m[DET].model_dir, m[REC].model_dir] + ([m[ORI].model_dir] if with_ori else [])
-    folder, port = generate(dirs, tmp_path / "ocr_svc", name="ocr")
+    folder, port, rpc = generate(dirs, tmp_path / "ocr_svc", name="ocr")
     with running(folder, port) as url:
         for img, want in zip(pipeline_case["pages"], pipeline_case["want"][with_ori],
                              strict=True):
-            _same_lines(ask(url, img), want, f"served {img.name}")
+            _same_lines(ask(url, img), want, f"served over HTTP {img.name}")
+            _same_lines(ask_grpc(rpc, img), want, f"served over gRPC {img.name}")

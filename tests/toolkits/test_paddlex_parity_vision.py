@@ -16,6 +16,7 @@ from tests.helpers.paddlex_oracle import model_task
 from tests.helpers.parity import (
     SCORE_TOL,
     ask,
+    ask_grpc,
     decode_label_map,
     generate,
     local_answers,
@@ -46,9 +47,12 @@ def vision_case(tmp_path_factory):
 
 
 def _served_and_local(vision_case, name: str, out: Path) -> tuple[list, list]:
-    folder, port = generate([vision_case["models"][name].model_dir], out)
+    """Answers over HTTP (checked equal to those over gRPC) and of the service's Op in
+    process."""
+    folder, port, rpc = generate([vision_case["models"][name].model_dir], out)
     with running(folder, port) as url:
         served = [ask(url, img) for img in vision_case["images"]]
+        assert [ask_grpc(rpc, img) for img in vision_case["images"]] == served
     return served, local_answers(folder, vision_case["images"])
 
 
