@@ -13,9 +13,12 @@ import click
 @click.option("-c", "--config", "config", type=click.Path(dir_okay=False, path_type=Path),
               help="Model config (serving_configs/*.yml or a PaddleDetection config); with "
                    "--model-dir, a native config giving pre/post-processing.")
-@click.option("--model-dir", "model_dir", type=click.Path(file_okay=False, path_type=Path),
+@click.option("--model-dir", "model_dirs", type=click.Path(file_okay=False, path_type=Path),
+              multiple=True,
               help="An exported model (PaddleDetection infer_cfg.yml, PaddleClas inference.yml, "
-                   "PaddleSeg deploy.yaml, or a bare model with --config).")
+                   "PaddleSeg deploy.yaml, or a bare model with --config). Repeated: a two-stage "
+                   "OCR service from a text detection and a text recognition export (and "
+                   "optionally a text-line orientation one).")
 @click.option("-o", "--opt", "opts", multiple=True, metavar="KEY=VALUE",
               help="Config override (value parsed as YAML; dotted keys nest). Repeatable.")
 @click.option("--output", type=click.Path(path_type=Path),
@@ -59,7 +62,7 @@ import click
 @click.option("--vendor/--no-vendor", default=True, show_default=True,
               help="Put this package's wheel in vendor/, so the folder installs (pip, docker "
                    "build) on a machine that has never seen this repository.")
-def command(config: Path | None, model_dir: Path | None, opts: tuple[str, ...],
+def command(config: Path | None, model_dirs: tuple[Path, ...], opts: tuple[str, ...],
             output: Path | None, name: str | None, device: str | None, trt: str | None,
             http_port: int | None, rpc_port: int | None, host: str | None,
             image: str | None, overwrite: bool, force: bool,
@@ -74,13 +77,15 @@ def command(config: Path | None, model_dir: Path | None, opts: tuple[str, ...],
         plan_service,
     )
 
+    model_dir = model_dirs[0] if len(model_dirs) == 1 else None
     request = NewServiceRequest(config=config, model_dir=model_dir, overrides=list(opts),
                                 output=output, name=name, device=device, trt=trt,
                                 http_port=http_port, rpc_port=rpc_port, overwrite=overwrite,
                                 verify=verify, ppdet_root=ppdet_root, vendor=vendor,
                                 force=force, update=update, host=host, image=image,
                                 strict_overrides=strict_overrides,
-                                backend=backend)
+                                backend=backend,
+                                model_dirs=list(model_dirs) if len(model_dirs) > 1 else [])
     if force and not (overwrite or update):
         click.echo("Error: --force only applies with --overwrite (or --update)", err=True)
         sys.exit(2)

@@ -35,11 +35,14 @@ def _label(labels: Sequence[str] | None, class_id: int) -> str:
 
 def detection_results(bbox: np.ndarray, bbox_num: np.ndarray | Sequence[int] | None,
                       labels: Sequence[str] | None = None, draw_threshold: float = 0.5,
+                      image_sizes: Sequence[Sequence[int] | None] | None = None,
                       ) -> list[list[dict[str, Any]]]:
     """Split PaddleDetection's `bbox` [N, 6] rows `(class_id, score, x1, y1, x2, y2)` by
-    `bbox_num` [B] into per-image lists, keeping rows with `class_id > -1` and
-    `score >= draw_threshold`. `bbox_num` None means one image. Coordinates are returned as the
-    model gives them (original-image pixels when the model was fed the real `scale_factor`)."""
+    `bbox_num` [B] into per-image lists, keeping rows with `class_id > -1` (filler rows are -1)
+    and `score >= draw_threshold`. `bbox_num` None means one image. Coordinates are the
+    model's (original-image pixels when it was fed the real `scale_factor`), clipped as
+    PaddleX does to [0, w] x [0, h] of `image_sizes[i]` ((h, w) of each original image) when
+    given; boxes left empty (x2 <= x1 or y2 <= y1) are dropped."""
     rows = np.asarray(bbox, dtype=np.float64).reshape(-1, 6) if np.size(bbox) else \
         np.zeros((0, 6))
     counts = [rows.shape[0]] if bbox_num is None else \
@@ -47,14 +50,23 @@ def detection_results(bbox: np.ndarray, bbox_num: np.ndarray | Sequence[int] | N
     if sum(counts) > rows.shape[0]:
         raise ValueError(f"bbox_num {counts} adds up to {sum(counts)} boxes but bbox has "
                          f"{rows.shape[0]} rows; are the outputs swapped?")
+    sizes = list(image_sizes) if image_sizes is not None else [None] * len(counts)
+    if len(sizes) != len(counts):
+        raise ValueError(f"{len(sizes)} image sizes for {len(counts)} images (bbox_num "
+                         f"{counts})")
     results: list[list[dict[str, Any]]] = []
     start = 0
-    for count in counts:
+    for count, size in zip(counts, sizes, strict=True):
         image_rows = rows[start:start + count]
         start += count
         dets = []
         for class_id, score, x1, y1, x2, y2 in image_rows.tolist():
             if class_id <= -1 or score < draw_threshold:
+                continue
+            if size is not None:
+                h, w = float(size[0]), float(size[1])
+                x1, y1, x2, y2 = max(0.0, x1), max(0.0, y1), min(w, x2), min(h, y2)
+            if x2 <= x1 or y2 <= y1:
                 continue
             cid = int(class_id)
             dets.append({"category_id": cid, "label": _label(labels, cid), "score": score,

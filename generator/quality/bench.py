@@ -100,9 +100,17 @@ def bench_service(service_dir: str | Path, options: BenchOptions) -> BenchReport
     report = BenchReport(sd.name)
     if options.progress:
         print("measuring the in-process baseline ...", file=sys.stderr)
-    report.inprocess_ips = inprocess_throughput(sd.served_op(), sd.model_dir, options.image,
-                                                options.baseline_seconds, options.progress,
-                                                sd.backend_conf)
+    op = sd.served_op()
+    if getattr(op, "task", None) == "ocr":  # in-process: the OCR pipeline over its stages
+        from generator.quality.ocr_quality import ocr_inprocess_throughput
+
+        report.inprocess_ips = ocr_inprocess_throughput(sd, options.image,
+                                                        options.baseline_seconds,
+                                                        options.progress)
+    else:
+        report.inprocess_ips = inprocess_throughput(op, sd.model_dir, options.image,
+                                                    options.baseline_seconds, options.progress,
+                                                    sd.backend_conf)
     host = options.endpoint or "127.0.0.1"
     rpc = options.rpc_port or sd.rpc_port
     http = options.http_port or sd.http_port

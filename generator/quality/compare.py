@@ -113,7 +113,36 @@ def compare_result(name: str, task: str, got: Any, want: Any, tol: Tolerance) ->
         mismatch = float((a != b).mean())
         return Check(name, mismatch == 0.0, max_abs=float(np.abs(a.astype(int) - b).max()),
                      note=f"{mismatch:.2%} pixels differ")
+    if task in _OCR_COMPARE:
+        return _OCR_COMPARE[task](name, got, want, tol)
     return compare_arrays(name, got, want, tol)
+
+
+def compare_text_regions(name: str, got: list[dict], want: list[dict], tol: Tolerance) -> Check:
+    """Text detection: the same regions in the same order, polygons and scores allclose."""
+    if len(got) != len(want):
+        return Check(name, False, note=f"{len(got)} text regions served, {len(want)} expected")
+    check = compare_arrays(name, [c for g in got for p in g["poly"] for c in p],
+                           [c for w in want for p in w["poly"] for c in p], tol)
+    scores = compare_arrays(name, [g["score"] for g in got], [w["score"] for w in want], tol)
+    return Check(name, check.ok and scores.ok, max(check.max_abs, scores.max_abs),
+                 max(check.max_rel, scores.max_rel), note=f"{len(want)} text regions")
+
+
+def _compare_labelled(key: str) -> Any:
+    def compare(name: str, got: dict, want: dict, tol: Tolerance) -> Check:
+        """The same text / label, and the score allclose."""
+        check = compare_arrays(name, [got["score"]], [want["score"]], tol)
+        if got[key] != want[key]:
+            return Check(name, False, check.max_abs, check.max_rel,
+                         note=f"{key} {got[key]!r} != expected {want[key]!r}")
+        return check
+    return compare
+
+
+_OCR_COMPARE = {"text_detection": compare_text_regions,
+                "text_recognition": _compare_labelled("text"),
+                "textline_orientation": _compare_labelled("label")}
 
 
 @dataclass

@@ -9,9 +9,6 @@ preprocessing drifted (edited `infer_cfg.yml`, an overridden Op) fails.
 
 from __future__ import annotations
 
-import base64
-import json
-import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from generator.quality.compare import Check, Report, Tolerance, compare_result
+from generator.quality.served import _say, _served
 from generator.quality.service_dir import ServiceDir, open_service_dir, start_service, stop_service
 
 PROTOCOLS = ("grpc", "http")
@@ -34,10 +32,6 @@ class VerifyOptions:
     protocols: tuple[str, ...] = PROTOCOLS
     tolerance: Tolerance = field(default_factory=Tolerance)
     check_dynamic: bool = True
-
-
-def _say(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
 
 
 def _rebuild(sd: ServiceDir) -> tuple[Any, dict | None, str]:
@@ -94,31 +88,6 @@ def reference_op(served: Any, deploy_config: Path) -> Any:
                **options)
 
 
-def _served(protocol: str, host: str, sd: ServiceDir, rpc: int, http: int,
-            image: bytes) -> tuple[int, str, Any]:
-    b64 = base64.b64encode(image).decode("ascii")
-    if protocol == "grpc":
-        from generator.runtime import PipelineClient
-
-        with PipelineClient() as client:
-            client.connect([f"{host}:{rpc}"])
-            resp = client.predict({"image": b64})
-        err_no, err_msg, keys, values = resp.err_no, resp.err_msg, list(resp.key), list(resp.value)
-    else:
-        import urllib.request
-
-        body = json.dumps({"key": ["image"], "value": [b64]}).encode()
-        req = urllib.request.Request(f"http://{host}:{http}/{sd.name}/prediction", data=body,
-                                     headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(req, timeout=120) as r:
-            data = json.loads(r.read())
-        err_no, err_msg, keys, values = data["err_no"], data["err_msg"], data["key"], data["value"]
-    if err_no:
-        return err_no, err_msg, None
-    result = dict(zip(keys, values, strict=False)).get("image")
-    return 0, "", json.loads(result) if result is not None else None
-
-
 def verify_service(service_dir: str | Path, options: VerifyOptions) -> Report:
     """Run every check; the report's `.ok` is the verdict."""
     from generator.export.infer_cfg import write_infer_cfg
@@ -127,6 +96,10 @@ def verify_service(service_dir: str | Path, options: VerifyOptions) -> Report:
     sd = open_service_dir(service_dir)
     served_op = sd.served_op()
     task = served_op.task
+    if task == "ocr":  # the two-stage OCR service: its in-process pipeline is the reference
+        from generator.quality.ocr_quality import verify_ocr_service
+
+        return verify_ocr_service(sd, options)
     tol = options.tolerance
     report = Report()
     scratch = tempfile.TemporaryDirectory(prefix="scaffold-verify-")

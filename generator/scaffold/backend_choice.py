@@ -269,9 +269,15 @@ def sample_feed(server: Path, deploy: Path) -> dict[str, np.ndarray]:
     from generator.serving_model import read_model_config
 
     record = read_deploy_config(deploy)
-    pre = build_preprocess(record.preprocess, record.toolkit)
     image = next(iter(generated_images(1).values()))
     names = [v.alias_name for v in read_model_config(server).feed_vars]
+    if record.toolkit == "ppocr" or record.task == "textline_orientation":
+        from generator import imaging
+        from generator.ocr import load_ocr_model
+
+        ocr_feed, _ = load_ocr_model(deploy).sample_feed(imaging.decode_bytes(image))
+        return {names[0]: np.asarray(next(iter(ocr_feed.values())))}
+    pre = build_preprocess(record.preprocess, record.toolkit)
     feed = make_feed([pre.process_encoded(image)], names)
     return {k: np.asarray(v) for k, v in feed.items()}
 
@@ -336,6 +342,8 @@ def compare_service_backends(service_dir: Path) -> str:
     from generator.runtime.inference.model_files import find_model_files
 
     sd = open_service_dir(service_dir)
+    if getattr(sd.served_op(), "task", None) == "ocr":  # one model per stage: each measured
+        return _compare_ocr_stages(sd)
     kind = find_model_files(sd.model_dir).kind
     folders = {"pir" if kind == "pir_json" else "legacy": sd.model_dir}
     if (sd.model_dir / "model.onnx").is_file():
@@ -345,3 +353,29 @@ def compare_service_backends(service_dir: Path) -> str:
     used = sd.backend_conf.get("backend", "paddle"), bool(sd.backend_conf.get("use_mkldnn"))
     return (f"{sd.path}: config.yml uses backend {used[0]}"
             f"{' with oneDNN' if used[1] and used[0] == 'paddle' else ''}\n{choice.table()}")
+
+
+def _compare_ocr_stages(sd) -> str:
+    """`compare_service_backends` for the OCR service: each stage's model (config.yml Op with
+    its serving_server/ next to the stage's inference.yml)."""
+    from generator.runtime.config import load_pipeline_config
+    from generator.runtime.inference.model_files import find_model_files
+
+    conf = load_pipeline_config(str(sd.path / "config.yml"))
+    out = []
+    for op_name, op in conf["op"].items():
+        local = op.get("local_service_conf") or {}
+        if not local.get("model_config"):
+            continue
+        server = sd.path / local["model_config"]
+        kind = find_model_files(server).kind
+        folders = {"pir" if kind == "pir_json" else "legacy": server}
+        if (server / "model.onnx").is_file():
+            folders["onnx"] = server
+        choice = choose_backend(folders, sample_feed(server, server.parent / "inference.yml"),
+                                thread_num=int(local.get("thread_num") or 2))
+        used = local.get("backend") or "paddle"
+        onednn = " with oneDNN" if local.get("use_mkldnn") and used == "paddle" else ""
+        out.append(f"{op_name} ({server.parent.name}/): config.yml uses backend {used}{onednn}"
+                   f"\n{choice.table()}")
+    return f"{sd.path}:\n" + "\n".join(out)

@@ -59,11 +59,17 @@ def check_deploy_record(path: Path, where: str) -> None:
     from generator.preprocess.base import PreprocessConfigError
     from generator.preprocess.pipeline import build_preprocess
     from generator.service.deploy_config import DeployConfigError, read_deploy_config
+    from generator.toolkit import ToolkitExportError
 
     try:
         deploy = read_deploy_config(path)
-        build_preprocess(deploy.preprocess, deploy.toolkit)
-    except (PreprocessConfigError, DeployConfigError) as exc:
+        if deploy.task in ("text_detection", "text_recognition", "textline_orientation"):
+            from generator.ocr import load_ocr_model
+
+            load_ocr_model(path)
+        else:
+            build_preprocess(deploy.preprocess, deploy.toolkit)
+    except (PreprocessConfigError, DeployConfigError, ToolkitExportError) as exc:
         raise ScaffoldConfigError(f"{where}: {path.name}: {exc}") from None
 
 

@@ -18,7 +18,8 @@ import yaml
 from generator.scaffold.errors import ScaffoldConfigError, ScaffoldError
 
 #: tasks a generated service can serve (the task Ops of generator.service)
-SERVICE_TASKS = ("detection", "classification", "segmentation", "embedding")
+SERVICE_TASKS = ("detection", "classification", "segmentation", "embedding", "text_detection",
+                 "text_recognition", "textline_orientation")
 #: keys of a native config used only for its pre/post-processing (`--model-dir` + `--config`)
 PROCESSING_KEYS = ("version", "name", "task", "model", "inputs", "service", "preprocess",
                    "postprocess", "labels")

@@ -8,7 +8,6 @@ import datetime as _dt
 import os
 import shutil
 import tempfile
-from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -23,12 +22,11 @@ from generator.scaffold.checks import (
     has_weights,
     marked_random,
 )
-from generator.scaffold.errors import ScaffoldConfigError, ScaffoldError
+from generator.scaffold.errors import ScaffoldConfigError
 from generator.scaffold.names import check_name, slugify
+from generator.scaffold.output_checks import _check_generated, _check_output, inputs_fingerprint
 from generator.scaffold.ownership import (
     add_file_hashes,
-    check_replaceable,
-    read_record,
 )
 from generator.scaffold.render import SERVICE_TEMPLATES, render_service
 from generator.scaffold.service_context import _class_ids, _context, _record
@@ -75,12 +73,15 @@ def _weights(cfg: dict[str, Any] | None, request: NewServiceRequest) -> tuple[bo
 
 def plan_service(request: NewServiceRequest) -> ServicePlan:
     """Validate the request and decide every output; writes nothing."""
+    from generator.scaffold import ocr_service
     from generator.service.deploy_config import (
         DeployConfigError,
         find_deploy_config,
         read_deploy_config,
     )
 
+    if ocr_service.is_ocr_request(request):  # det + rec (+ orientation): the OCR service
+        return ocr_service.plan_ocr(request)
     if request.config is None and request.model_dir is None:
         raise ScaffoldConfigError("give --config FILE (a model config) or --model-dir DIR (an "
                                   "exported model)")
@@ -159,81 +160,15 @@ def plan_service(request: NewServiceRequest) -> ServicePlan:
     return plan
 
 
-def inputs_fingerprint(request: NewServiceRequest, name: str) -> str:
-    """SHA-256 of what a generated folder depends on: the source files' content, the options
-    and this package's version (`--update` regenerates only when it changes)."""
-    import hashlib
-
-    h = hashlib.sha256()
-    sources = [Path(p) for p in (request.config,) if p] + \
-        (sorted(p for p in Path(request.model_dir).iterdir() if p.is_file())
-         if request.model_dir and Path(request.model_dir).is_dir() else [])
-    for path in sources:
-        h.update(str(path.resolve()).encode() + b"\0" + path.read_bytes() + b"\0")
-    for item in request.overrides:  # a file an override names (weights): a new one counts
-        value = Path(item.partition("=")[2].strip())
-        if value.is_file():
-            st = value.stat()
-            h.update(f"{value.resolve()}:{st.st_size}:{st.st_mtime_ns}".encode())
-    # every option that shapes the folder (new request fields count without a change here)
-    ignored = {"output", "overwrite", "force", "update", "warnings", "strict_overrides",
-               "config", "model_dir"}  # the last two: hashed above, by content
-    options = {f.name: str(getattr(request, f.name)) for f in fields(request)
-               if f.name not in ignored}
-    options.update(name=name, version=__version__)
-    h.update(repr(sorted(options.items())).encode())
-    return h.hexdigest()
-
-
-def _check_output(plan: ServicePlan) -> None:
-    """The output location: absent and creatable, or a generated folder --overwrite may replace
-    (files the user changed need --force). Raises ScaffoldConfigError; writes nothing."""
-    request, output = plan.request, plan.output
-    if output.exists() and not output.is_dir():
-        raise ScaffoldConfigError(f"--output {output}: it exists and is not a folder; remove it "
-                                  "or choose another --output")
-    if output.exists():
-        if request.update:
-            record = read_record(output) or {}
-            if record.get("inputs_hash") == plan.inputs_hash:
-                plan.up_to_date = True
-                return
-        if not (request.overwrite or request.update):
-            raise ScaffoldConfigError(
-                f"--output {output}: it already exists. Nothing was changed; pass --overwrite "
-                "to regenerate a folder `scaffold new` made (your changes are kept or refused), "
-                "or choose another folder with --output")
-        generates = {p for p in plan.files if not p.endswith("/")}
-        plan.replace = check_replaceable(output, force=request.force, generates=generates)
-    parent = output.parent
-    if not parent.is_dir():
-        raise ScaffoldConfigError(f"--output {output}: the parent folder {parent} does not "
-                                  "exist; create it first or choose another --output")
-    try:  # a real probe: os.access() says yes to root on read-only or special filesystems
-        os.rmdir(tempfile.mkdtemp(prefix=f".{output.name}.probe-", dir=parent))
-    except OSError as exc:
-        raise ScaffoldConfigError(f"--output {output}: cannot write into {parent} "
-                                  f"({exc.strerror}); choose a folder you can write with "
-                                  "--output") from None
-
-
-def _check_generated(folder: Path) -> None:
-    """The generated config.yml loads with the runtime's validator; Python files compile."""
-    from generator.runtime.config import load_pipeline_config
-    from generator.runtime.errors import PipelineConfigError
-
-    try:
-        load_pipeline_config(str(folder / "config.yml"))
-    except PipelineConfigError as exc:
-        raise ScaffoldError(f"internal error: the generated config.yml is invalid: {exc}") from exc
-    for py in folder.glob("*.py"):
-        compile(py.read_text(encoding="utf-8"), str(py), "exec")
-
-
 def _build(plan: ServicePlan, folder: Path, now: _dt.datetime) -> None:
     from generator.service.deploy_config import read_deploy_config
 
     r = plan.request
+    if plan.task == "ocr":
+        from generator.scaffold.ocr_service import build_ocr
+
+        build_ocr(plan, folder, now)
+        return
     if r.model_dir is not None:
         infer_cfg = None if plan.deploy_record is not None else \
             model_source.infer_cfg_from_config(plan.config or {}, plan.task)

@@ -47,6 +47,16 @@ SERVICE_TEMPLATES: dict[str, str] = {
     "vendor/README.txt": "service/vendor/README.txt.j2",
 }
 
+#: the two-stage OCR service: its own service, config, README and in-process runner; the rest
+#: (clients, Docker, Kubernetes) as for every service
+OCR_TEMPLATES: dict[str, str] = {
+    **SERVICE_TEMPLATES,
+    "config.yml": "service/ocr/config.yml.j2",
+    "web_service.py": "service/ocr/web_service.py.j2",
+    "infer.py": "service/ocr/infer.py.j2",
+    "README.md": "service/ocr/README.md.j2",
+}
+
 _MARKER = "service/web_service.py.j2"
 
 
@@ -191,11 +201,13 @@ def environment() -> jinja2.Environment:
     return _environment(str(find_templates_dir()))
 
 
-def render_service(context: dict[str, Any]) -> dict[str, str]:
-    """Render every service template: {output path: text}."""
+def render_service(context: dict[str, Any],
+                   templates: dict[str, str] | None = None) -> dict[str, str]:
+    """Render every service template (`templates`, default SERVICE_TEMPLATES): {output path:
+    text}."""
     env = environment()
     out = {}
-    for path, template in SERVICE_TEMPLATES.items():
+    for path, template in (templates or SERVICE_TEMPLATES).items():
         try:
             out[path] = env.get_template(template).render(**context)
         except jinja2.TemplateError as exc:

@@ -11,7 +11,9 @@ from generator.scaffold.ownership import ReplacePlan
 from generator.scaffold.settings import ServiceSettings
 
 OP_CLASSES = {"detection": "DetectionOp", "classification": "ClassificationOp",
-              "segmentation": "SegmentationOp", "embedding": "EmbeddingOp"}
+              "segmentation": "SegmentationOp", "embedding": "EmbeddingOp",
+              "text_detection": "TextDetectionOp", "text_recognition": "TextRecognitionOp",
+              "textline_orientation": "TextlineOrientationOp"}
 
 
 MODEL_FILES = ("serving_server/", "serving_client/")
@@ -47,6 +49,8 @@ class NewServiceRequest:
     strict_overrides: bool = False  # unknown -o keys of PaddleDetection configs are errors
     warnings: list[str] = field(default_factory=list)  # found while planning
     backend: str | None = None  # None/"auto": the fastest with Paddle's outputs (backend_choice)
+    #: several --model-dir: the toolkit exports of a two-stage OCR service (ocr_service)
+    model_dirs: list[Path] = field(default_factory=list)
 
 
 @dataclass

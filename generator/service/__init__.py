@@ -12,14 +12,23 @@ does, infer, and answer JSON — defined once here, imported by every generated 
 
 from generator.service.deploy_config import DeployConfig, find_deploy_config, read_deploy_config
 from generator.service.local import LocalService, ServiceCallError
+from generator.service.ocr_ops import (
+    OCR_OPS,
+    TextDetectionOp,
+    TextlineOrientationOp,
+    TextRecognitionOp,
+)
+from generator.service.ops import OPS_BY_TASK as _IMAGE_OPS
 from generator.service.ops import (
-    OPS_BY_TASK,
     ClassificationOp,
     DetectionOp,
     EmbeddingOp,
     ImageModelOp,
     SegmentationOp,
 )
+
+#: task -> its Op class (the image tasks and the single OCR models)
+OPS_BY_TASK = {**_IMAGE_OPS, **OCR_OPS}
 
 __all__ = [
     "OPS_BY_TASK",
@@ -31,6 +40,9 @@ __all__ = [
     "LocalService",
     "SegmentationOp",
     "ServiceCallError",
+    "TextDetectionOp",
+    "TextRecognitionOp",
+    "TextlineOrientationOp",
     "find_deploy_config",
     "read_deploy_config",
 ]

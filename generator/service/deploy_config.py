@@ -25,8 +25,9 @@ class DeployConfigError(ValueError):
 class DeployConfig:
     """What a service needs to pre- and post-process for one exported model."""
 
-    task: str  # detection | classification | segmentation | embedding
-    toolkit: str  # ppdet | ppcls | ppseg (the Preprocess vocabulary)
+    task: str  # detection | classification | segmentation | embedding | text_detection |
+    #            text_recognition | textline_orientation
+    toolkit: str  # ppdet | ppcls | ppseg | ppocr (the Preprocess vocabulary)
     preprocess: list[dict[str, Any]]
     source: Path
     labels: list[str] = field(default_factory=list)
@@ -70,17 +71,19 @@ def read_deploy_config(path: str | Path) -> DeployConfig:
         ops = list((data["Deploy"] or {}).get("transforms") or [])
         return DeployConfig("segmentation", "ppseg", ops, p,
                             arch=str((data.get("Global") or {}).get("model_name", "")))
-    if "PreProcess" in data:  # PaddleClas inference.yml
-        ops = list((data["PreProcess"] or {}).get("transform_ops") or [])
-        post = data.get("PostProcess") or {}
-        task = "embedding" if "NormalizeFeatures" in post else "classification"
-        topk = post.get("Topk") or {}
-        return DeployConfig(task, "ppcls", ops, p, labels=list(topk.get("label_list") or []),
-                            arch=str((data.get("Global") or {}).get("model_name", "")))
+    if "PreProcess" in data:  # PaddleClas / PaddleOCR inference.yml
+        return _from_toolkit_export(data, p)
     if "Preprocess" not in data:
         raise DeployConfigError(
             f"{p}: not a PaddleDetection infer_cfg.yml, PaddleClas inference.yml or PaddleSeg "
             "deploy.yaml (no Preprocess, PreProcess or Deploy section)")
+    if "task" not in data:  # a PaddleDetection export: refuse kinds without [N, 6] boxes
+        from generator.toolkit import ToolkitExportError, classify_inference_yml
+
+        try:
+            classify_inference_yml(data, p)
+        except ToolkitExportError as exc:
+            raise DeployConfigError(str(exc)) from None
     ops = list(data.get("Preprocess") or [])
     task = data.get("task") or "detection"
     names = _op_names(ops)
@@ -97,6 +100,23 @@ def read_deploy_config(path: str | Path) -> DeployConfig:
         draw_threshold=float(data.get("draw_threshold", 0.5)),
         min_subgraph_size=int(data.get("min_subgraph_size", 3)), arch=str(data.get("arch", "")),
     )
+
+
+def _from_toolkit_export(data: dict[str, Any], path: Path) -> DeployConfig:
+    """A `PreProcess` inference.yml (PaddleClas, PaddleOCR 3), classified by
+    `generator.toolkit` (training-only ops dropped; an unknown kind is an error)."""
+    from generator.toolkit import ToolkitExportError, classify_inference_yml
+
+    try:
+        export = classify_inference_yml(data, path)
+    except ToolkitExportError as exc:
+        raise DeployConfigError(str(exc)) from None
+    post = export.postprocess
+    topk = post if post.get("name") == "Topk" else post.get("Topk") or {}
+    labels = [str(x) for x in topk.get("label_list") or []]
+    toolkit = "ppocr" if export.kind in ("text_detection", "text_recognition") else "ppcls"
+    return DeployConfig(export.kind, toolkit, export.preprocess, path, labels=labels,
+                        arch=export.model_name)
 
 
 def read_labels(path: str | Path) -> list[str]:

@@ -3,7 +3,8 @@ base64 of an encoded image file — or, in tensor mode, a uint8 tensor with the 
 or RGB pixels ([H, W, 3]); response: per image key, a JSON string.
 
 - detection: `[{"category_id", "label", "score", "bbox": [x1, y1, x2, y2]}]`, original-image
-  pixels (the real `scale_factor` is fed), `class_id > -1` and `score >= draw_threshold`;
+  pixels (the real `scale_factor` is fed) clipped to the image (empty boxes dropped, as
+  PaddleX does), `class_id > -1` and `score >= draw_threshold`;
 - classification: top-k `[{"category_id", "label", "score"}]`;
 - segmentation: `{"label_map": <base64 PNG>, "shape": [h, w]}` at the original image size;
 - embedding: the feature vector as a JSON list.
@@ -182,7 +183,11 @@ class DetectionOp(ImageModelOp):
             raise CustomException(ErrorCode.TYPE_ERROR,
                                   f"no [N, 6] bbox output among {sorted(fetch)}")
         counts = fetch[num] if num else None
-        return detection_results(fetch[bbox], counts, self.labels, float(self.draw_threshold))
+        sizes = [info.get("ori_shape") if info else None for info in infos]
+        if counts is None and len(sizes) != 1:
+            sizes = None
+        return detection_results(fetch[bbox], counts, self.labels, float(self.draw_threshold),
+                                 image_sizes=sizes)
 
 
 class ClassificationOp(ImageModelOp):

@@ -20,9 +20,9 @@ ROOT = Path(__file__).resolve().parents[2]
 GENERATOR_LAYERS: list[set[str]] = [
     {"generator", "suggest", "imaging"},  # "generator": the root package (__version__)
     {"models", "preprocess", "serving_model"},
-    {"ppdet"},
+    {"ppdet", "toolkit"},
     {"runtime"},
-    {"export"},
+    {"export", "ocr"},
     {"service"},
     {"quality"},
     {"scaffold"},

@@ -99,6 +99,8 @@ def _malformed(out: dict, fetch_vars: list, batch: int) -> str:
         if (var is None or var.is_lod_tensor or not var.shape or min(var.shape) <= 0
                 or value.ndim < 1 or value.shape[0] != batch):
             continue
+        if value.ndim - 1 != len(var.shape):  # the prototxt keeps only the fixed dims (a DB
+            continue  # map [-1, 1, -1, -1] is declared [1]): nothing to compare
         want = math.prod(var.shape)
         if math.prod(value.shape[1:]) != want:
             return (f"output '{key}' of shape {value.shape} where the model declares "

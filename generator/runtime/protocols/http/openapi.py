@@ -40,6 +40,20 @@ def _status_only(summary: str, tag: str) -> dict:
         "200": {"description": "true"}, "400": {"description": "false"}}}}
 
 
+#: what a task's answer holds (the JSON text of each image key), where the key names do not say
+TASK_ANSWERS = {
+    "ocr": 'the text lines found, in reading order (top to bottom, then left to right): '
+           '`[{"text": str, "score": float, "poly": [[x, y], [x, y], [x, y], [x, y]]}]`, '
+           'the corners (top-left, top-right, bottom-right, bottom-left) in original image '
+           'pixels, `score` the recognition confidence',
+    "text_detection": 'the text regions found: `[{"poly": [[x, y], [x, y], [x, y], [x, y]], '
+                      '"score": float}]`, quadrilaterals in original image pixels',
+    "text_recognition": 'the text of the line image: `{"text": str, "score": float}`',
+    "textline_orientation": 'the orientation of the line image: `{"label": "0_degree" | '
+                            '"180_degree", "angle": 0 | 180, "score": float}`',
+}
+
+
 def _paddle_paths(name: str, inputs: list[Any], outputs: list[Any], task: str | None) -> dict:
     keys = [s.name for s in inputs] or ["<key>"]
     described = ", ".join(
@@ -47,6 +61,8 @@ def _paddle_paths(name: str, inputs: list[Any], outputs: list[Any], task: str | 
                             f"`{s.name}_0` .. `{s.name}_N`)" if s.base64 else f"{s.datatype} text")
         for s in inputs) or "the keys the service's Ops read"
     results = ", ".join(f"`{s.name}`" for s in outputs) or "the service's result keys"
+    if task in TASK_ANSWERS:
+        results += f", each {TASK_ANSWERS[task]}"
     request = {"type": "object", "properties": {
         "key": {"type": "array", "items": {"type": "string"}},
         "value": {"type": "array", "items": {"type": "string"}},

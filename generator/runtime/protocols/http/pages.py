@@ -4,7 +4,8 @@
   responses; a button to send GET requests and example POST bodies);
 * `GET /`: a page to try the service: pick an image, it is posted to `/{name}/prediction`, and
   the result is drawn: boxes with labels and scores (detection), the top-k (classification), the
-  label map over the image (segmentation), the vector (embedding).
+  label map over the image (segmentation), the vector (embedding), text-line polygons with
+  their recognised text (ocr).
 
 They are small, so they are plain strings here (no package data, no front-end build); the
 service's name and task are substituted as JSON.
@@ -126,6 +127,22 @@ function drawDetections(ctx, dets) {
   }
   return dets.length + " boxes";
 }
+// OCR (two-stage service): each line's polygon and its recognised text above it
+function drawOcr(ctx, lines) {
+  const w = Math.max(2, ctx.canvas.width / 300);
+  ctx.lineWidth = w; ctx.font = Math.round(6 * w + 6) + "px sans-serif";
+  lines.forEach((l, i) => {
+    const c = "rgb(" + color(i) + ")", p = l.poly;
+    ctx.strokeStyle = c; ctx.beginPath(); ctx.moveTo(p[0][0], p[0][1]);
+    for (const [x, y] of p.slice(1)) ctx.lineTo(x, y);
+    ctx.closePath(); ctx.stroke();
+    const tw = ctx.measureText(l.text).width, th = 6 * w + 8;
+    const x = Math.min(...p.map(q => q[0])), y = Math.min(...p.map(q => q[1]));
+    ctx.fillStyle = c; ctx.fillRect(x, Math.max(0, y - th), tw + 6, th);
+    ctx.fillStyle = "#000"; ctx.fillText(l.text, x + 3, Math.max(th - 4, y - 4));
+  });
+  return lines.length + " text lines";
+}
 async function drawMask(ctx, seg) {
   const mask = await loadImage("data:image/png;base64," + seg.label_map);
   const off = document.createElement("canvas"); off.width = ctx.canvas.width; off.height = ctx.canvas.height;
@@ -180,6 +197,21 @@ async function run(file) {
         const bar = document.createElement("div"); bar.className = "bar";
         bar.style.width = Math.round(200 * t.score) + "px";
         return [t.label, t.score.toFixed(3), bar]; }), ["label", "score", ""]));
+    } else if (CONFIG.task === "ocr") {
+      summary = drawOcr(ctx, result);
+      $("result").append(table(result.map(l => [l.text, l.score.toFixed(3),
+                                                l.poly.map(q => q.join(",")).join(" ")]),
+                               ["text", "score", "polygon (x,y) x 4"]));
+    } else if (CONFIG.task === "text_detection") {
+      summary = drawOcr(ctx, result.map(r => ({poly: r.poly, text: r.score.toFixed(2)})))
+        .replace("text lines", "text regions");
+      $("result").append(table(result.map(r => [r.score.toFixed(3),
+                                                r.poly.map(q => q.join(",")).join(" ")]),
+                               ["score", "polygon (x,y) x 4"]));
+    } else if (CONFIG.task === "text_recognition" || CONFIG.task === "textline_orientation") {
+      const what = CONFIG.task === "text_recognition" ? "text" : "label";
+      summary = what + " " + JSON.stringify(result[what]);
+      $("result").append(table([[result[what], result.score.toFixed(3)]], [what, "score"]));
     } else if (CONFIG.task === "segmentation") {
       summary = await drawMask(ctx, result);
     } else {
