@@ -42,7 +42,7 @@ def test_grpc_overload_is_refused_at_once_and_in_flight_is_exact(tmp_path):
             refused = [f.result(timeout=60) for f in extra]
             served = [f.result(timeout=60) for f in slow]
         assert [code for code, _ in refused] == [8001] * 8
-        # at once, not queued behind the 8 s calls (0.01-0.05 s measured, also on a busy machine)
+        # at once, not queued behind the 8 s calls
         assert max(took for _, took in refused) < 4, refused
         assert [code for code, _ in served] == [0] * 4
         assert metric(http, "pd_requests_in_flight") == 0
