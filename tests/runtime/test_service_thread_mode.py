@@ -255,7 +255,7 @@ def test_product_error_type_error_and_timeout(models, serve):
     timed_out = client2.predict(feed_dict={"mode": "plain"})
     assert timed_out.err_no == 6000 and "timeout" in timed_out.err_msg
     SlowProcess._slow = False
-    time.sleep(0.5)
+    time.sleep(2.0)  # the timed-out call's 0.5 s sleep has ended (it holds the Op meanwhile)
     assert client2.predict(feed_dict={"mode": "plain"}).err_no == 0
 
 
