@@ -281,6 +281,11 @@ class LocalPredictor:
         return list(self._feed_names)
 
     @property
+    def output_names(self) -> list[str]:
+        """The model's own output names (fetch keys too, besides the aliases)."""
+        return list(self._output_names)
+
+    @property
     def fetch_names(self) -> list[str]:
         """Fetch alias names (prototxt order)."""
         return [v.alias_name for v in self._fetch_vars]
@@ -319,11 +324,9 @@ class LocalPredictor:
             logger.warning("%s: fetch %s matches no output name; matching by position to %s",
                            self.model_dir, list(key), self._output_names[: len(key)])
             found = [(f, n) for f, n in zip(key, self._output_names, strict=False)]
-        elif missing:
-            raise PredictorError(
-                f"{self.model_dir}: unknown fetch name(s) {missing}; available: "
-                f"{self.fetch_names}"
-            )
+        elif missing:  # skipped, as Paddle Serving 0.9's LocalPredictor.predict does
+            logger.warning("%s: fetch name(s) %s are no output; skipped (available: %s)",
+                           self.model_dir, missing, self.fetch_names)
         self._fetch_cache[key] = found
         return found
 
