@@ -154,3 +154,11 @@ def test_without_program_shapes_the_prototxt_still_decides():
     assert fits_prototxt((1,), wide["y"].shape)  # the batch dim holds the 1...
     assert "model program declares [-1, 1]" in malformed_outputs(wide, [Var((1,))], {"y": (-1, 1)})
     assert malformed_outputs(out, [Var((1,))], {"y": (-1, 1, -1, -1)}) == ""
+
+
+def test_trt_shapes_of_a_converter_prototxt_have_the_programs_rank(ocr_models):
+    from generator.scaffold.model_source import trt_dynamic_shapes
+
+    shapes = trt_dynamic_shapes(ocr_models / "ocr_det_model", max_batch=4)  # feed `shape: 3`
+    assert shapes == {"min": {"x": [1, 3, 32, 32]}, "opt": {"x": [1, 3, 640, 640]},
+                      "max": {"x": [4, 3, 1280, 1280]}}
