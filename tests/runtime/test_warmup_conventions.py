@@ -73,6 +73,7 @@ def test_db_detector_with_converter_prototxt_warms_up(ocr_models):
     assert _conf(det) == ([((3,), False)], [((1,), False)])
     p = LocalPredictor(det)
     assert p.program_output_shapes == {OCR_FETCH: (-1, 1, -1, -1)}
+    assert p.program_input_shapes == {"x": (-1, 3, -1, -1)}
     feed = p.warmup_feed()
     assert feed["x"].shape == (1, 3, 64, 64)
     warm_up("det", p)  # the failure: "declares [1] per sample"

@@ -291,6 +291,13 @@ class LocalPredictor:
         return [v.alias_name for v in self._fetch_vars]
 
     @property
+    def program_input_shapes(self) -> dict[str, tuple[int, ...]]:
+        """The input shapes the model program declares (-1: dynamic; (): unknown), by feed
+        alias (a converter prototxt keeps only the fixed dims: see `warmup_check`)."""
+        return {f.alias: tuple(getattr(self._input_info.get(f.name), "shape", ()) or ())
+                for f in self._feeds}
+
+    @property
     def program_output_shapes(self) -> dict[str, tuple[int, ...]]:
         """The output shapes the model program declares (-1: dynamic; (): unknown), by fetch
         alias: the rank and fixed dims a prototxt shape does not tell (see `warmup_check`)."""
