@@ -169,7 +169,7 @@ def infer_cfg_from_config(cfg: dict[str, Any], task: str) -> dict[str, Any]:
 def _program_feed_dims(serving_server: Path) -> dict[str, list[int]]:
     """Per-sample feed dims as the program declares them (-1: dynamic); {} if unreadable."""
     from generator.runtime.errors import PredictorError
-    from generator.runtime.model_files import find_model_files
+    from generator.runtime.inference.model_files import find_model_files
     from generator.serving_model.program_io import ProgramReadError, read_program
 
     try:

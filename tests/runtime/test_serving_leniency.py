@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from generator.runtime import Op, PipelineClient, WebService
-from generator.runtime.predictor import LocalPredictor
+from generator.runtime.inference.predictor import LocalPredictor
 from generator.serving_model import read_model_config
 from tests.helpers.services import free_port
 from tests.helpers.serving_app_wheel import app_wheel_dir
