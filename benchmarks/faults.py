@@ -37,7 +37,13 @@ sys.path.insert(0, str(REPO))
 
 from generator.runtime import PipelineClient  # noqa: E402
 from tests.helpers.metrics import metric_value  # noqa: E402
-from tests.helpers.services import free_port, service_env, start_service  # noqa: E402
+from tests.helpers.services import (  # noqa: E402
+    alive,
+    child_pids,
+    free_port,
+    service_env,
+    start_service,
+)
 from tests.runtime.test_faults_workers import SERVICE  # noqa: E402
 
 #: the model-less service of the fault tests: sleeps on request, answers its pid
@@ -102,10 +108,7 @@ class Service:
         return metric_value(requests.get(self.url("/metrics"), timeout=5).text, name, **labels)
 
     def children(self) -> list[int]:
-        kids: list[int] = []
-        for task in Path(f"/proc/{self.proc.pid}/task").iterdir():
-            kids += [int(k) for k in (task / "children").read_text().split()]
-        return sorted(kids)
+        return child_pids(self.proc.pid)
 
     def status(self, key: str) -> int:
         for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
@@ -129,13 +132,6 @@ class Service:
         if self.proc is not None and self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait(5)
-
-
-def alive(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
 
 
 def wait_for(cond: Callable[[], object], timeout: float, step: float = 0.02) -> float | None:

@@ -140,7 +140,11 @@ def _family(pid: int) -> list[int]:
     while todo:
         p = todo.pop()
         out.append(p)
-        for children in Path(f"/proc/{p}/task").glob("*/children"):
+        try:  # a process or thread may end while it is listed
+            tasks = list(Path(f"/proc/{p}/task").glob("*/children"))
+        except OSError:
+            continue
+        for children in tasks:
             try:
                 todo += [int(c) for c in children.read_text().split()]
             except (OSError, ValueError):

@@ -167,15 +167,31 @@ def infer_cfg_from_config(cfg: dict[str, Any], task: str) -> dict[str, Any]:
     return record
 
 
+def _program_feed_dims(serving_server: Path) -> dict[str, list[int]]:
+    """Per-sample feed dims as the program declares them (-1: dynamic); {} if unreadable."""
+    from generator.runtime.errors import PredictorError
+    from generator.runtime.inference.model_files import find_model_files
+    from generator.serving_model.program_io import ProgramReadError, read_program
+
+    try:
+        files = find_model_files(serving_server)
+        program = read_program(files.model_file or files.model_dir / "__model__")
+    except (PredictorError, ProgramReadError, OSError):
+        return {}
+    return {v.name: [int(d) for d in v.shape[1:]] for v in program.feeds if v.shape}
+
+
 def trt_dynamic_shapes(serving_server: Path, max_batch: int) -> dict[str, dict[str, list[int]]]:
-    """TensorRT min/opt/max shapes per feed var, from the exported feed shapes (batch first;
-    unknown dims get 32 / 640 / 1280)."""
+    """TensorRT min/opt/max shapes per feed var (batch first; unknown dims get 32 / 640 /
+    1280), from the program's feed shapes: the prototxt keeps only the fixed dims (Paddle
+    Serving's converter writes a [-1, 3, -1, -1] feed as `shape: 3`)."""
     from generator.serving_model.model_config import read_model_config
 
     conf = read_model_config(serving_server)
+    program_dims = _program_feed_dims(serving_server)
     shapes: dict[str, dict[str, list[int]]] = {"min": {}, "opt": {}, "max": {}}
     for var in conf.feed_vars:
-        dims = [int(d) for d in var.shape]
+        dims = program_dims.get(var.name) or [int(d) for d in var.shape]
         if not dims:
             continue
         shapes["min"][var.name] = [1] + [d if d > 0 else 32 for d in dims]

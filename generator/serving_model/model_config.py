@@ -120,8 +120,8 @@ def read_model_config(path: str | Path) -> ServingModelConfig:
             f"{p}: serving model config not found; create it with `scaffold convert --dirname MODEL_DIR`"
         )
     msg = GeneralModelConfig()
-    try:
-        text_format.Parse(p.read_text(encoding="utf-8"), msg)
+    try:  # Merge, as Paddle Serving reads it: a field given twice takes the last value
+        text_format.Merge(p.read_text(encoding="utf-8"), msg)
     except text_format.ParseError as exc:
         raise ModelConfigError(f"{p}: not a valid GeneralModelConfig text proto: {exc}") from exc
     feeds = [

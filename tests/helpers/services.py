@@ -74,3 +74,28 @@ def stop_service(proc: subprocess.Popen, sig: int = signal.SIGTERM, timeout: flo
     if log is not None:
         log.close()
     return proc.returncode
+
+
+def child_pids(pid: int) -> list[int]:
+    """Direct children of `pid`, from /proc/<pid>/task/*/children. Threads and processes that
+    end while they are listed are skipped ([] once `pid` itself is gone)."""
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except (FileNotFoundError, ProcessLookupError):
+        return []
+    kids: list[int] = []
+    for task in tasks:
+        try:
+            kids += [int(k) for k in (task / "children").read_text().split()]
+        except (FileNotFoundError, ProcessLookupError):
+            continue  # the thread ended meanwhile
+    return sorted(kids)
+
+
+def alive(pid: int) -> bool:
+    """Whether `pid` runs (exists and is not a zombie)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state != "Z"

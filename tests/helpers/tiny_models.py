@@ -415,24 +415,31 @@ def save_tiny_yolo(model_dir: str | Path, num_classes: int = 3, image_size: int 
     return _save([job])[0]
 
 
-def _serving_shape(v: VarSpec) -> list[int]:
+def _serving_shape(v: VarSpec, dynamic_dims: bool) -> list[int]:
+    """Paddle Serving's converter: LoD -> [-1], else the program's dims >= 0 in order (batch
+    and dynamic dims dropped); `dynamic_dims` keeps them as -1 after the batch dim instead."""
     if v.is_lod:
         return [-1]
-    return [-1 if d is None else int(d) for d in v.shape[1:]]
+    if dynamic_dims:
+        return [-1 if d is None else int(d) for d in v.shape[1:]]
+    return [int(d) for d in v.shape if d is not None and d >= 0]
 
 
 def write_serving_server(model: SavedModel, out_dir: str | Path | None = None, *,
                          feed_alias_names: list[str] | None = None,
                          fetch_alias_names: list[str] | None = None,
-                         sort_fetch: bool = True, client_dir: str | Path | None = None) -> Path:
+                         sort_fetch: bool = True, client_dir: str | Path | None = None,
+                         dynamic_dims: bool = False) -> Path:
     """Write `serving_server_conf.prototxt` (+ `.stream.prototxt`) for `model`.
 
     With `out_dir` None the config is written into the model directory; otherwise the model
     files are copied into `out_dir` (e.g. `.../serving_server`) first. Aliases default to the
     variable names and are given in model order (outputs in the model's output order).
     Fetch vars are then sorted by variable name, as Paddle Serving's converter does, unless
-    `sort_fetch` is False. Shapes drop the batch dim; other dynamic dims are written as -1,
-    LoD tensors as [-1]. `client_dir` also gets `serving_client_conf.prototxt`.
+    `sort_fetch` is False. Shapes are written as Paddle Serving's converter writes them: the
+    dims >= 0 only (a [-1, 3, -1, -1] feed is `shape: 3`), LoD tensors as [-1];
+    `dynamic_dims=True` writes the per-sample shape with -1 for dynamic dims instead (as
+    hand-written prototxts do). `client_dir` also gets `serving_client_conf.prototxt`.
     Returns the directory holding the server config.
     """
     from generator.serving_model import DTYPE_TO_CODE, VarInfo, write_model_config
@@ -441,7 +448,8 @@ def write_serving_server(model: SavedModel, out_dir: str | Path | None = None, *
         if aliases is not None and len(aliases) != len(specs):
             raise ValueError(f"{len(aliases)} {what} alias names for {len(specs)} variables")
         names = aliases or [v.name for v in specs]
-        return [VarInfo(v.name, a, DTYPE_TO_CODE[v.dtype], tuple(_serving_shape(v)), v.is_lod)
+        return [VarInfo(v.name, a, DTYPE_TO_CODE[v.dtype], tuple(_serving_shape(v, dynamic_dims)),
+                        v.is_lod)
                 for v, a in zip(specs, names, strict=True)]
 
     feeds = infos(model.inputs, feed_alias_names, "feed")

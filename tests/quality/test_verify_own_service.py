@@ -121,10 +121,11 @@ def test_baseline_seconds_bounds_the_baseline(service):
     sd = open_service_dir(service)
     image = (REPO / "tests" / "data" / "shapes_320x240.jpg").read_bytes()
     start = time.perf_counter()
-    ips = inprocess_throughput(sd.served_op(), sd.model_dir, image, 1.0, progress=False)
+    ips = inprocess_throughput(sd.served_op(), sd.model_dir, image, 3.0, progress=False)
     elapsed = time.perf_counter() - start
     assert 1 in ips and ips[1] > 0
-    assert elapsed < 3.0, f"the 1 s baseline took {elapsed:.1f} s"  # 5 x 1 s before
+    # 3 s + loading the model (slower on a busy machine); 5 x 3 s when each batch size had it
+    assert elapsed < 12.0, f"the 3 s baseline took {elapsed:.1f} s"
 
 
 def test_the_started_service_echoes_its_start_token(service):

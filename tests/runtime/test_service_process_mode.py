@@ -19,6 +19,7 @@ from generator.runtime import PipelineClient
 from generator.runtime.inference.predictor import LocalPredictor
 from tests.helpers.services import free_port, service_env, start_service, stop_service
 from tests.helpers.tiny_models import save_linear_model, write_serving_server
+from tests.runtime.test_faults_workers import metric, wait_for
 
 SERVICE = '''
 import json
@@ -98,9 +99,10 @@ def test_process_ops_then_graceful_shutdown_with_requests_in_flight(tmp_path, mo
 
         with concurrent.futures.ThreadPoolExecutor(4) as pool:
             url = f"http://127.0.0.1:{http}/slow/prediction"
-            body = {"key": ["x", "sleep"], "value": [XS, "1.5"]}
-            in_flight = [pool.submit(requests.post, url, json=body, timeout=30) for _ in range(4)]
-            time.sleep(0.6)
+            body = {"key": ["x", "sleep"], "value": [XS, "3"]}
+            in_flight = [pool.submit(requests.post, url, json=body, timeout=60) for _ in range(4)]
+            # all 4 accepted (2 run, 2 queued for the 2 workers) before SIGTERM
+            assert wait_for(lambda: metric(http, "pd_requests_in_flight") == 4, 30)
             started = time.monotonic()
             proc.send_signal(signal.SIGTERM)
             answers = [f.result() for f in in_flight]

@@ -1,4 +1,5 @@
-"""Running a model: `LocalPredictor` and its options, warm-up, the model files, device fallback,
+"""Running a model: `LocalPredictor` and its options, warm-up (its output checks, in Paddle
+Serving's prototxt conventions, in `warmup_check`), the model files, device fallback,
 the backend probe (`probe`, with its `python -m` child in `probe_child`) and the engines in
 `backends/` (Paddle Inference, OpenVINO, ONNX Runtime).
 

@@ -74,6 +74,18 @@ class _Feed:
     lod_keys: tuple[str, ...]
 
 
+def _list_shape(var: VarInfo, info: Any) -> tuple[int, ...] | None:
+    """The per-sample shape list inputs are reshaped to: the prototxt shape where it is the
+    whole per-sample shape (all dims fixed; one dim fewer than the program's input where that
+    is known). Paddle Serving's converter drops dynamic dims, so `shape: 3` of a
+    [-1, 3, -1, -1] input is no shape to reshape to."""
+    shape = tuple(var.shape)
+    if not shape or var.is_lod_tensor or any(d < 0 for d in shape):
+        return None
+    rank = len(info.shape) if info is not None and info.shape else None
+    return shape if rank is None or rank == len(shape) + 1 else None
+
+
 def _probe_once(files: ModelFiles, options: PredictorOptions) -> str:
     """Run the child-process probe once per (program, options) and process; returns the
     reason to fall back ("" when the backend built and ran)."""
@@ -229,8 +241,7 @@ class LocalPredictor:
         self._feeds = [
             _Feed(
                 alias=v.alias_name, name=v.name, dtype=np.dtype(v.dtype),
-                reshape=(tuple(v.shape) if v.shape and not v.is_lod_tensor
-                         and all(d >= 0 for d in v.shape) else None),
+                reshape=_list_shape(v, self._input_info.get(v.name)),
                 lod_keys=(v.alias_name + ".lod", v.name + ".lod"),
             )
             for v in feed_vars
@@ -270,9 +281,28 @@ class LocalPredictor:
         return list(self._feed_names)
 
     @property
+    def output_names(self) -> list[str]:
+        """The model's own output names (fetch keys too, besides the aliases)."""
+        return list(self._output_names)
+
+    @property
     def fetch_names(self) -> list[str]:
         """Fetch alias names (prototxt order)."""
         return [v.alias_name for v in self._fetch_vars]
+
+    @property
+    def program_input_shapes(self) -> dict[str, tuple[int, ...]]:
+        """The input shapes the model program declares (-1: dynamic; (): unknown), by feed
+        alias (a converter prototxt keeps only the fixed dims: see `warmup_check`)."""
+        return {f.alias: tuple(getattr(self._input_info.get(f.name), "shape", ()) or ())
+                for f in self._feeds}
+
+    @property
+    def program_output_shapes(self) -> dict[str, tuple[int, ...]]:
+        """The output shapes the model program declares (-1: dynamic; (): unknown), by fetch
+        alias: the rank and fixed dims a prototxt shape does not tell (see `warmup_check`)."""
+        shapes = {t.name: tuple(t.shape) for t in self._engine.outputs}
+        return {alias: shapes.get(name, ()) for alias, name in self._all_fetch}
 
     @property
     def feed_vars(self) -> list[VarInfo]:
@@ -301,11 +331,9 @@ class LocalPredictor:
             logger.warning("%s: fetch %s matches no output name; matching by position to %s",
                            self.model_dir, list(key), self._output_names[: len(key)])
             found = [(f, n) for f, n in zip(key, self._output_names, strict=False)]
-        elif missing:
-            raise PredictorError(
-                f"{self.model_dir}: unknown fetch name(s) {missing}; available: "
-                f"{self.fetch_names}"
-            )
+        elif missing:  # skipped, as Paddle Serving 0.9's LocalPredictor.predict does
+            logger.warning("%s: fetch name(s) %s are no output; skipped (available: %s)",
+                           self.model_dir, missing, self.fetch_names)
         self._fetch_cache[key] = found
         return found
 

@@ -5,12 +5,12 @@ mismatched weights file fails start-up instead of the first request)."""
 from __future__ import annotations
 
 import logging
-import math
 from typing import Any
 
 import numpy as np
 
 from generator.runtime.errors import PredictorError
+from generator.runtime.inference.warmup_check import malformed_outputs
 
 logger = logging.getLogger(__name__)
 
@@ -64,8 +64,8 @@ def warmup(predictor: Any, batch_size: int = 1) -> bool:
 
 def warm_up(op_name: str, predictor: Any) -> None:
     """One inference on the predictor's warm-up inputs. Raises PredictorError when the outputs
-    are empty, not finite, or not of the per-sample size the model declares (a truncated or
-    mismatched weights file); an input the model rejects is only a warning."""
+    are empty, not finite, or not of the shape the model declares (`warmup_check`: a truncated
+    or mismatched weights file); an input the model rejects is only a warning."""
     feed_of = getattr(predictor, "warmup_feed", None)
     feed = feed_of() if feed_of is not None else None
     if feed is None:
@@ -75,34 +75,10 @@ def warm_up(op_name: str, predictor: Any) -> None:
     except Exception as exc:  # noqa: BLE001 - the synthetic input may not suit the model
         logger.warning("[%s] warm-up inference failed (not checked): %s", op_name, exc)
         return
-    problem = _malformed(out, getattr(predictor, "fetch_vars", []), batch=1)
+    problem = malformed_outputs(out, getattr(predictor, "fetch_vars", []),
+                                getattr(predictor, "program_output_shapes", None))
     if problem:
         raise PredictorError(
             f"Op '{op_name}': the model at {getattr(predictor, 'model_dir', '?')} gives "
             f"{problem} for a valid warm-up input ({', '.join(f'{k} {v.shape}' for k, v in feed.items())}); "
             "its weights file may be truncated or not match the program: re-export the model")
-
-
-def _malformed(out: dict, fetch_vars: list, batch: int) -> str:
-    """Why warm-up outputs look broken ('' when they look fine)."""
-    arrays = {k: v for k, v in out.items() if isinstance(v, np.ndarray) and not k.endswith(".lod")}
-    if not arrays:
-        return "no outputs"
-    if all(v.size == 0 for v in arrays.values()):
-        return "only empty outputs (" + ", ".join(f"{k} {v.shape}" for k, v in arrays.items()) + ")"
-    for key, value in arrays.items():
-        if value.dtype.kind in "fc" and not np.isfinite(value).all():
-            return f"non-finite values (NaN or inf) in output '{key}'"
-    declared = {v.alias_name: v for v in fetch_vars}
-    for key, value in arrays.items():
-        var = declared.get(key)
-        if (var is None or var.is_lod_tensor or not var.shape or min(var.shape) <= 0
-                or value.ndim < 1 or value.shape[0] != batch):
-            continue
-        if value.ndim - 1 != len(var.shape):  # the prototxt keeps only the fixed dims (a DB
-            continue  # map [-1, 1, -1, -1] is declared [1]): nothing to compare
-        want = math.prod(var.shape)
-        if math.prod(value.shape[1:]) != want:
-            return (f"output '{key}' of shape {value.shape} where the model declares "
-                    f"{list(var.shape)} per sample (serving_server_conf.prototxt)")
-    return ""

@@ -55,6 +55,7 @@ class Op:
         self.set_input_ops(list(input_ops or []))
         self._server_endpoints = server_endpoints
         self._fetch_names = fetch_list
+        self._fetch_from_local = False  # fetch_list came from local_service_conf
         self._client_config = client_config
         self.client_type = client_type
         self.concurrency = concurrency
@@ -134,6 +135,7 @@ class Op:
             fetch = local.get("fetch_list") or conf.get("fetch_list")
             if self._fetch_names is None:
                 self._fetch_names = fetch
+                self._fetch_from_local = bool(local.get("fetch_list"))
 
     @property
     def timeout_s(self) -> float:
@@ -172,13 +174,29 @@ class Op:
         self.right_feed_names = list(predictor.feed_names)
         self.right_fetch_names = list(predictor.fetch_names)
         if self._fetch_names:
-            unknown = [n for n in self._fetch_names if n not in self.right_fetch_names]
+            known = {*self.right_fetch_names, *predictor.output_names}
+            unknown = [n for n in self._fetch_names if n not in known]
             if unknown:
-                raise DagError(
-                    f"Op '{self.name}': fetch_list {unknown} not among the model's fetch alias "
-                    f"names {self.right_fetch_names} ({self.model_config}/serving_server_conf.prototxt)"
-                )
+                self._fetch_names = self._unknown_fetch(unknown)
         return predictor
+
+    def _unknown_fetch(self, unknown: list[str]) -> list[str] | None:
+        """The fetch list to use when some of its names are no model output. Paddle Serving 0.9
+        fails every request of the default `process` on such a local_service_conf.fetch_list
+        (refused here at start-up), lets an Op's own `process` decide, and ignores an Op-level
+        fetch_list for a local model (warned here; every output is fetched)."""
+        where = (f"{unknown} not among the model's fetch names {self.right_fetch_names} "
+                 f"({self.model_config}/serving_server_conf.prototxt)")
+        if not self._fetch_from_local:
+            _LOGGER.warning("Op '%s': fetch_list %s; ignored: every output is fetched (Paddle "
+                            "Serving ignores an Op-level fetch_list for a local model)",
+                            self.name, where)
+            return None
+        if type(self).process is Op.process:
+            raise DagError(f"Op '{self.name}': local_service_conf.fetch_list {where}")
+        _LOGGER.warning("Op '%s': local_service_conf.fetch_list %s; unknown names are skipped "
+                        "when %s.process fetches them", self.name, where, type(self).__name__)
+        return self._fetch_names
 
     # ------------------------------------------------------ user-facing hooks
     def preprocess(self, input_dicts: dict, data_id: int = 0, log_id: int = 0):

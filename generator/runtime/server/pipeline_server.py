@@ -76,6 +76,8 @@ class PipelineServer:
         self._stopping = threading.Event()
         self._stopped = threading.Event()
         self._tracer_stop = threading.Event()
+        #: set by run_server: SIGTERM/SIGINT set it; installed before any port reports ready
+        self._signal_stop: threading.Event | None = None
         self.rpc_port: int | None = None
         self.http_port: int | None = None
         #: Start-up warnings meant for operators (e.g. a GPU config running on CPU); logged
@@ -183,6 +185,10 @@ class PipelineServer:
             self._dag = self._new_dag()
         configure_image_limits(conf["max_image_pixels"], conf["max_images_per_request"])
         self._dag.start()
+        if self._signal_stop is not None:
+            # Models are loaded (Paddle imported, its fatal SIGTERM handler installed): drain on
+            # SIGTERM from the moment readiness can be seen, not only once start() returns.
+            self._install_signals(self._signal_stop)
         self.models = self._model_registry()  # Open Inference Protocol, gRPC and REST
         self._grpc = listeners.build_grpc(conf, self._grpc_inference, self.models,
                                           self._metrics, reuse_port)
@@ -266,10 +272,10 @@ class PipelineServer:
         if self.config["build_dag_each_worker"] and self.config["worker_num"] > 1:
             self._run_workers()
             return
-        stop = threading.Event()
+        stop = self._signal_stop = threading.Event()
         self.start()
-        # After start(): importing Paddle replaces SIGTERM/SIGINT handlers with its own fatal
-        # handler, which would abort instead of draining.
+        # Again after start(): importing Paddle replaces SIGTERM/SIGINT handlers with its own
+        # fatal handler, which would abort instead of draining.
         self._install_signals(stop)
         stop.wait()
         _LOGGER.info("signal received: draining in-flight requests (at most %ss)",
@@ -293,7 +299,7 @@ class PipelineServer:
         from generator.runtime.executor.forked import ForkedWorkers
 
         def serve(idx: int, workers: ForkedWorkers) -> int:
-            stop = threading.Event()
+            stop = self._signal_stop = threading.Event()
             self._siblings = workers.siblings
             try:
                 self.start(reuse_port=True)

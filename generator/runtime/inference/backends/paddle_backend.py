@@ -191,14 +191,15 @@ def _handle_shape(handle: Any) -> tuple[int, ...]:
         return ()
 
 
-def _declared_shapes(files: ModelFiles) -> dict[str, tuple[int, ...]]:
-    """Feed shapes as the program declares them (-1: dynamic); {} if it cannot be read
-    (Paddle's handles only know a shape once an input was set)."""
+def _declared_shapes(files: ModelFiles, side: str = "feeds") -> dict[str, tuple[int, ...]]:
+    """Feed (or fetch) shapes as the program declares them (-1: dynamic); {} if it cannot be
+    read (Paddle's handles only know a shape once an input was set)."""
     from generator.serving_model.program_io import ProgramReadError, read_program
 
     program = files.model_file or files.model_dir / "__model__"
     try:
-        return {v.name: tuple(int(d) for d in v.shape) for v in read_program(program).feeds}
+        return {v.name: tuple(int(d) for d in v.shape)
+                for v in getattr(read_program(program), side)}
     except (ProgramReadError, OSError, ValueError):
         return {}
 
@@ -266,7 +267,8 @@ class PaddleEngine:
 
     @property
     def outputs(self) -> list[TensorInfo]:
-        return [TensorInfo(n, _handle_dtype(h), ()) for n, h in self._out.items()]
+        declared = _declared_shapes(self.files, "fetches")
+        return [TensorInfo(n, _handle_dtype(h), declared.get(n, ())) for n, h in self._out.items()]
 
     def input_shapes(self) -> dict[str, list[int]]:
         """The current shape of every input handle (for error messages)."""

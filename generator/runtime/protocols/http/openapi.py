@@ -25,14 +25,17 @@ _INFER_TENSOR = {"type": "object", "required": ["name", "datatype", "shape"], "p
     "data": {"type": "array", "items": {}, "description": "row-major values"}}}
 
 
-def _json_body(schema: dict, example: Any = None, description: str = "") -> dict:
+def _json_body(schema: dict, example: Any = None) -> dict:
+    """A JSON request body."""
     content: dict[str, Any] = {"schema": schema}
     if example is not None:
         content["example"] = example
-    body: dict[str, Any] = {"content": {"application/json": content}}
-    if description:
-        body["description"] = description
-    return body
+    return {"content": {"application/json": content}}
+
+
+def _reply(description: str, schema: dict, example: Any = None) -> dict:
+    """A JSON response (OpenAPI requires every response to have a `description`)."""
+    return {"description": description, **_json_body(schema, example)}
 
 
 def _status_only(summary: str, tag: str) -> dict:
@@ -82,9 +85,9 @@ def _paddle_paths(name: str, inputs: list[Any], outputs: list[Any], task: str | 
             "description": f"Request keys: {described}. Response values (JSON text): "
                            f"{results}. Application errors are 200 with `err_no` != 0.",
             "requestBody": _json_body(request, {"key": keys, "value": ["<base64>"] * len(keys)}),
-            "responses": {"200": _json_body(response, description="the pipeline's answer"),
-                          "400": _json_body(_GATEWAY_ERROR, description="malformed JSON"),
-                          "413": _json_body(_GATEWAY_ERROR, description="body too large")}}},
+            "responses": {"200": _reply("the pipeline's answer", response),
+                          "400": _reply("malformed JSON", _GATEWAY_ERROR),
+                          "413": _reply("body too large", _GATEWAY_ERROR)}}},
         "/health/live": {"get": {"tags": [tag], "summary": "Liveness",
                                  "responses": {"200": {"description": "alive"}}}},
         "/health/ready": {"get": {"tags": [tag], "summary": "Readiness", "responses": {
@@ -98,9 +101,10 @@ def _oip_paths(models: list[Any]) -> dict:
     tag = "Open Inference Protocol (v2)"
     paths: dict[str, Any] = {
         "/v2": {"get": {"tags": [tag], "summary": "Server metadata", "responses": {
-            "200": _json_body({"type": "object", "properties": {
-                "name": {"type": "string"}, "version": {"type": "string"},
-                "extensions": {"type": "array", "items": {"type": "string"}}}})}}},
+            "200": _reply("the server's name, version and extensions", {
+                "type": "object", "properties": {
+                    "name": {"type": "string"}, "version": {"type": "string"},
+                    "extensions": {"type": "array", "items": {"type": "string"}}}})}}},
         "/v2/health/live": _status_only("Server live", tag),
         "/v2/health/ready": _status_only("Server ready", tag),
     }
@@ -113,8 +117,9 @@ def _oip_paths(models: list[Any]) -> dict:
         example_inputs = [{**spec, "shape": [1 if d < 0 else d for d in spec["shape"]],
                            "data": ["..."]} for spec in inputs]
         paths[base] = {"get": {"tags": [tag], "summary": f"Metadata of {model.name}",
-                               "responses": {"200": _json_body({"type": "object"}, meta),
-                                             "404": _json_body(_ERROR)}}}
+                               "responses": {"200": _reply("the model's metadata",
+                                                           {"type": "object"}, meta),
+                                             "404": _reply("unknown model", _ERROR)}}}
         paths[f"{base}/ready"] = _status_only(f"{model.name} ready", tag)
         described = "; ".join(f"`{s['name']}` {s['datatype']} {s['shape']}" for s in inputs)
         paths[f"{base}/infer"] = {"post": {
@@ -130,13 +135,13 @@ def _oip_paths(models: list[Any]) -> dict:
                 "outputs": {"type": "array", "items": {"type": "object"}}}},
                 {"inputs": example_inputs}),
             "responses": {
-                "200": _json_body({"type": "object", "properties": {
+                "200": _reply("the outputs", {"type": "object", "properties": {
                     "model_name": {"type": "string"}, "model_version": {"type": "string"},
                     "id": {"type": "string"},
                     "outputs": {"type": "array", "items": _INFER_TENSOR}}}),
-                "400": _json_body(_ERROR, description="bad input"),
-                "404": _json_body(_ERROR, description="unknown model"),
-                "503": _json_body(_ERROR, description="not ready")}}}
+                "400": _reply("bad input", _ERROR),
+                "404": _reply("unknown model", _ERROR),
+                "503": _reply("not ready", _ERROR)}}}
     return paths
 
 
