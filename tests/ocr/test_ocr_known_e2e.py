@@ -217,3 +217,23 @@ def test_orientation_stage_turns_upside_down_lines(tmp_path):
     # without the orientation stage the upside-down line reads backwards
     bare = OcrPipeline.from_model_dirs(det, rec).predict(page)
     assert [a["text"] for a in bare] == ["4中7", "109", "-14"]
+
+
+def test_generated_infer_py_prints_the_service_answer(ocr_service, tmp_path):
+    import subprocess
+    import sys
+
+    from tests.helpers.services import service_env
+
+    folder, _, _, png, lines = ocr_service
+    (tmp_path / "page.png").write_bytes(png)
+    proc = subprocess.run([sys.executable, "infer.py", str(tmp_path / "page.png")], cwd=folder,
+                          env=service_env(), capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    answer = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert answer["err_no"] == 0 and list(answer["result"]) == ["image"]
+    _check_truth(answer["result"]["image"], lines)
+    bad = subprocess.run([sys.executable, "infer.py", str(tmp_path / "missing.png")],
+                         cwd=folder, env=service_env(), capture_output=True, text=True,
+                         timeout=300)
+    assert bad.returncode == 2 and "missing.png" in bad.stderr
