@@ -47,12 +47,18 @@ OCR_DET_SETTINGS: dict[str, Any] = {"limit_side_len": 64, "limit_type": "min",
                                     "unclip_ratio": 1.5}
 
 
-def detect_quads(det: TextDetector, run: Runner, image_bgr: np.ndarray) -> list[np.ndarray]:
-    """The text quads ([4, 2] float32, original pixels) of one image, in reading order."""
-    feed, meta = det.preprocess(image_bgr)
-    found = det.postprocess(run(feed), meta)
-    quads = [np.asarray(poly, dtype=np.float32).reshape(4, 2) for poly, _ in found]
+def ordered_quads(det: TextDetector, outputs: Any, meta: Any) -> list[np.ndarray]:
+    """The text quads ([4, 2] float32, original pixels) of one image's detector outputs, in
+    reading order."""
+    quads = [np.asarray(poly, dtype=np.float32).reshape(4, 2)
+             for poly, _ in det.postprocess(outputs, meta)]
     return [quads[i] for i in reading_order(quads)]
+
+
+def detect_quads(det: TextDetector, run: Runner, image_bgr: np.ndarray) -> list[np.ndarray]:
+    """The text quads of one image (see `ordered_quads`)."""
+    feed, meta = det.preprocess(image_bgr)
+    return ordered_quads(det, run(feed), meta)
 
 
 def ratio_batches(crops: Sequence[np.ndarray], batch_size: int) -> list[list[int]]:

@@ -29,7 +29,6 @@ from generator.imaging.decode import decode_base64, decode_bytes
 from generator.imaging.limits import check_count, check_pixels
 from generator.ocr import pipeline as ocr
 from generator.ocr.crops import crop_quads, rotate_180
-from generator.ocr.ordering import reading_order
 from generator.runtime.errors import CustomException, ErrorCode
 from generator.runtime.operator import Op
 from generator.service.ops import image_keys
@@ -126,11 +125,8 @@ class OcrDetectionOp(_StageOp):
 
     def postprocess(self, input_dicts, fetch_data, data_id=0, log_id=0):
         keys, images, metas = self._pending.pop(data_id)
-        quads = []
-        for out, meta in zip(self._outputs(fetch_data, len(keys)), metas, strict=True):
-            found = [np.asarray(p, dtype=np.float32).reshape(4, 2)
-                     for p, _ in self.det.postprocess(out, meta)]
-            quads.append([found[i] for i in reading_order(found)])
+        quads = [ocr.ordered_quads(self.det, out, meta) for out, meta in
+                 zip(self._outputs(fetch_data, len(keys)), metas, strict=True)]
         return {"keys": keys, "images": images, "quads": quads}, None, ""
 
 
