@@ -379,7 +379,8 @@ def save_paddleclas(model_dir: str | Path, model_name: str = "PP-LCNet_x1_0",
                     num_classes: int = IMAGENET_CLASSES, seed: int = 0) -> StandInExport:
     """An ImageNet classifier as PaddleClas exports it with `Global.export_for_fd=True`
     (ResizeImage resize_short 256, CropImage 224, softmax output)."""
-    labels = [f"class_{i}" for i in range(num_classes)]
+    # ImageNet names have spaces and commas ("tench, Tinca tinca")
+    labels = [f"class {i}, alias {i}" for i in range(num_classes)]
     return _save_ppcls(Path(model_dir), model_name, "classification", (224, 224), labels,
                        {"ResizeImage": {"resize_short": 256}}, 5, seed, 0.0)
 
