@@ -29,7 +29,7 @@ from generator.ocr.crops import crop_quads, rotate_180
 from generator.ocr.ordering import reading_order
 from generator.ocr.text_det import TextDetector
 from generator.ocr.text_rec import TextRecognizer
-from generator.ocr.textline_ori import TextlineOrientation
+from generator.ocr.textline_ori import TextlineOrientation, angle_of
 
 #: a model: feed dict -> outputs (name -> array)
 Runner = Callable[[dict[str, np.ndarray]], Any]
@@ -76,7 +76,7 @@ def orient_crops(ori: TextlineOrientation, run: Runner, crops: Sequence[np.ndarr
         chunk = list(crops[k:k + batch_size])
         feed, meta = ori.preprocess_batch(chunk)
         for label, _ in ori.postprocess(run(feed), meta):
-            angles.append(180 if str(label).startswith("180") else 0)
+            angles.append(180 if angle_of(label) == 180 else 0)
     turned = [rotate_180(c) if a == 180 else c for c, a in zip(crops, angles, strict=True)]
     return turned, angles
 
