@@ -535,6 +535,17 @@ def draw_shapes(width: int, height: int, n: int = 6, seed: int = 0) -> np.ndarra
     return img
 
 
+def rotate(img: np.ndarray, degrees: float) -> np.ndarray:
+    """The image turned counter-clockwise about its centre, same size, light border (lines
+    become slanted quads)."""
+    import cv2
+
+    h, w = img.shape[:2]
+    m = cv2.getRotationMatrix2D((w / 2, h / 2), degrees, 1.0)
+    return cv2.warpAffine(img, m, (w, h), flags=cv2.INTER_LINEAR,
+                          borderValue=(250, 250, 250))
+
+
 def rotate_180(img: np.ndarray) -> np.ndarray:
     """The image turned upside down (a text line read at 180 degrees)."""
     return np.ascontiguousarray(img[::-1, ::-1])
