@@ -137,16 +137,21 @@ def _networks() -> dict[str, Any]:
     from paddle.nn import functional as F
 
     class DBDet(nn.Layer):
+        """The DB map: ink pooled at stride 4, plus conv noise computed at stride 8 and
+        upsampled 2x by `interpolate(scale_factor=2)` as PP-OCRv5's RSEFPN neck does (the op
+        whose double-array attribute Paddle 3.3.1's oneDNN cannot run), then a transposed-conv
+        4x upsampling as DB heads have."""
+
         def __init__(self) -> None:
             super().__init__()
             self.c1 = nn.Conv2D(3, 8, 3, stride=2, padding=1)
-            self.c2 = nn.Conv2D(8, 1, 3, stride=2, padding=1)
+            self.c2 = nn.Conv2D(8, 1, 3, stride=4, padding=1)
             self.up = _bilinear_up4(paddle)
 
         def forward(self, x):
             # glyphs of a line merge: the ink is pooled over 4x12 px (a line's gaps are ~3 px)
             ink = F.avg_pool2d(_darkness(paddle, x), (4, 12), 4, (0, 4), ceil_mode=True)
-            noise = self.c2(F.relu(self.c1(x)))
+            noise = F.interpolate(self.c2(F.relu(self.c1(x))), scale_factor=2, mode="nearest")
             return F.sigmoid(self.up(4.0 * ink + noise + 2.0))
 
     class CTCRec(nn.Layer):
@@ -199,6 +204,7 @@ def _networks() -> dict[str, Any]:
             self.in_affine = in_affine  # image * a + b: fed 0..1 (norm_type none) -> ~N(0, 1)
             self.c1 = nn.Conv2D(3, 16, 3, stride=4, padding=1)
             self.c2 = nn.Conv2D(16, 32, 3, stride=4, padding=1)
+            self.c3 = nn.Conv2D(32, 32, 3, stride=2, padding=1)
             self.cls = nn.Conv2D(32, num_classes, 1)
             self.reg = nn.Conv2D(32, 4, 1)
 
@@ -206,6 +212,9 @@ def _networks() -> dict[str, Any]:
             if self.in_affine != (1.0, 0.0):
                 image = image * self.in_affine[0] + self.in_affine[1]
             feat = F.relu(self.c2(F.relu(self.c1(image))))
+            # a stride-32 level upsampled into stride 16, as PicoDet's LCPAN neck does (with
+            # the oneDNN-incompatible interpolate)
+            feat = feat + F.interpolate(F.relu(self.c3(feat)), scale_factor=2, mode="nearest")
             ink = F.avg_pool2d(_darkness(paddle, image), self.stride)
             scores = F.sigmoid(self.cls(feat) + 2.0 * ink - 1.5)  # [N,C,h,w]
             n, c, h, w = scores.shape
