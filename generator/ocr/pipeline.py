@@ -29,7 +29,7 @@ from generator.ocr.crops import crop_quads, rotate_180
 from generator.ocr.ordering import reading_order
 from generator.ocr.text_det import TextDetector
 from generator.ocr.text_rec import TextRecognizer
-from generator.ocr.textline_ori import TextlineOrientation
+from generator.ocr.textline_ori import TextlineOrientation, angle_of
 
 #: a model: feed dict -> outputs (name -> array)
 Runner = Callable[[dict[str, np.ndarray]], Any]
@@ -47,12 +47,18 @@ OCR_DET_SETTINGS: dict[str, Any] = {"limit_side_len": 64, "limit_type": "min",
                                     "unclip_ratio": 1.5}
 
 
-def detect_quads(det: TextDetector, run: Runner, image_bgr: np.ndarray) -> list[np.ndarray]:
-    """The text quads ([4, 2] float32, original pixels) of one image, in reading order."""
-    feed, meta = det.preprocess(image_bgr)
-    found = det.postprocess(run(feed), meta)
-    quads = [np.asarray(poly, dtype=np.float32).reshape(4, 2) for poly, _ in found]
+def ordered_quads(det: TextDetector, outputs: Any, meta: Any) -> list[np.ndarray]:
+    """The text quads ([4, 2] float32, original pixels) of one image's detector outputs, in
+    reading order."""
+    quads = [np.asarray(poly, dtype=np.float32).reshape(4, 2)
+             for poly, _ in det.postprocess(outputs, meta)]
     return [quads[i] for i in reading_order(quads)]
+
+
+def detect_quads(det: TextDetector, run: Runner, image_bgr: np.ndarray) -> list[np.ndarray]:
+    """The text quads of one image (see `ordered_quads`)."""
+    feed, meta = det.preprocess(image_bgr)
+    return ordered_quads(det, run(feed), meta)
 
 
 def ratio_batches(crops: Sequence[np.ndarray], batch_size: int) -> list[list[int]]:
@@ -70,7 +76,7 @@ def orient_crops(ori: TextlineOrientation, run: Runner, crops: Sequence[np.ndarr
         chunk = list(crops[k:k + batch_size])
         feed, meta = ori.preprocess_batch(chunk)
         for label, _ in ori.postprocess(run(feed), meta):
-            angles.append(180 if str(label).startswith("180") else 0)
+            angles.append(180 if angle_of(label) == 180 else 0)
     turned = [rotate_180(c) if a == 180 else c for c, a in zip(crops, angles, strict=True)]
     return turned, angles
 

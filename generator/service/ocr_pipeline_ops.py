@@ -29,7 +29,7 @@ from generator.imaging.decode import decode_base64, decode_bytes
 from generator.imaging.limits import check_count, check_pixels
 from generator.ocr import pipeline as ocr
 from generator.ocr.crops import crop_quads, rotate_180
-from generator.ocr.ordering import reading_order
+from generator.ocr.textline_ori import angle_of
 from generator.runtime.errors import CustomException, ErrorCode
 from generator.runtime.pipeline.operator import Op
 from generator.service.ops import image_keys
@@ -126,11 +126,8 @@ class OcrDetectionOp(_StageOp):
 
     def postprocess(self, input_dicts, fetch_data, data_id=0, log_id=0):
         keys, images, metas = self._pending.pop(data_id)
-        quads = []
-        for out, meta in zip(self._outputs(fetch_data, len(keys)), metas, strict=True):
-            found = [np.asarray(p, dtype=np.float32).reshape(4, 2)
-                     for p, _ in self.det.postprocess(out, meta)]
-            quads.append([found[i] for i in reading_order(found)])
+        quads = [ocr.ordered_quads(self.det, out, meta) for out, meta in
+                 zip(self._outputs(fetch_data, len(keys)), metas, strict=True)]
         return {"keys": keys, "images": images, "quads": quads}, None, ""
 
 
@@ -178,7 +175,7 @@ class OcrOrientationOp(_StageOp):
         passed, metas = self._pending.pop(data_id)
         angles: list[int] = []
         for out, meta in zip(self._outputs(fetch_data, len(metas)), metas, strict=True):
-            angles += [180 if str(label).startswith("180") else 0
+            angles += [180 if angle_of(label) == 180 else 0
                        for label, _ in self.ori.postprocess(out, meta)]
         turned, k = [], 0
         for per_image in passed["crops"]:

@@ -21,8 +21,9 @@ from typing import Any
 import numpy as np
 
 ENGINE = {"device": "cpu", "engine": "paddle_static", "engine_config": {"run_mode": "paddle"}}
-SKIP = {"input_img", "vis_font", "vis_fonts", "doc_preprocessor_res", "model_settings", "text_det_params",
-        "textline_orientation_angles_unused"}
+#: result fields left out: images, font objects and the pipeline's echo of its settings
+SKIP = {"input_img", "vis_font", "vis_fonts", "doc_preprocessor_res", "model_settings",
+        "text_det_params"}
 
 
 def _plain(v: Any) -> Any:

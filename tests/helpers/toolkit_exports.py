@@ -14,6 +14,7 @@ degenerate: each one responds to dark ink on a light background, so the drawn te
 | `save_ppocr_rec` | PP-OCRv5_mobile_rec | PaddleOCR 3 | x [-1,3,48,-1] -> softmax [-1,W/8,len(dict)+2] |
 | `save_textline_ori` | PP-LCNet_x0_25_textline_ori | PaddleClas (`export_for_fd`) | x [-1,3,80,160] -> softmax [-1,2] |
 | `save_picodet` | PicoDet-S | PaddleDetection `--for_fd` | image [-1,3,416,416], scale_factor [1,2] -> bbox [N,6], bbox_num [B] |
+| `save_ppyoloe` | PP-YOLOE_plus-S | PaddleDetection `--for_fd` | image [-1,3,640,640], scale_factor [-1,2] -> bbox [N,6], bbox_num [B] |
 | `save_paddleclas` | PP-LCNet_x1_0 | PaddleClas (`export_for_fd`) | x [-1,3,224,224] -> softmax [-1,1000] |
 | `save_paddleseg` | PP-LiteSeg-T | PaddleSeg `--for_fd` | x [-1,3,-1,-1] -> argmax int32 [-1,H,W] |
 
@@ -136,16 +137,21 @@ def _networks() -> dict[str, Any]:
     from paddle.nn import functional as F
 
     class DBDet(nn.Layer):
+        """The DB map: ink pooled at stride 4, plus conv noise computed at stride 8 and
+        upsampled 2x by `interpolate(scale_factor=2)` as PP-OCRv5's RSEFPN neck does (the op
+        whose double-array attribute Paddle 3.3.1's oneDNN cannot run), then a transposed-conv
+        4x upsampling as DB heads have."""
+
         def __init__(self) -> None:
             super().__init__()
             self.c1 = nn.Conv2D(3, 8, 3, stride=2, padding=1)
-            self.c2 = nn.Conv2D(8, 1, 3, stride=2, padding=1)
+            self.c2 = nn.Conv2D(8, 1, 3, stride=4, padding=1)
             self.up = _bilinear_up4(paddle)
 
         def forward(self, x):
             # glyphs of a line merge: the ink is pooled over 4x12 px (a line's gaps are ~3 px)
             ink = F.avg_pool2d(_darkness(paddle, x), (4, 12), 4, (0, 4), ceil_mode=True)
-            noise = self.c2(F.relu(self.c1(x)))
+            noise = F.interpolate(self.c2(F.relu(self.c1(x))), scale_factor=2, mode="nearest")
             return F.sigmoid(self.up(4.0 * ink + noise + 2.0))
 
     class CTCRec(nn.Layer):
@@ -186,17 +192,29 @@ def _networks() -> dict[str, Any]:
             return F.softmax(logits, axis=-1)
 
     class PicoDet(nn.Layer):
+        """Anchor-free head on one stride-16 level, decoded to original pixels with
+        scale_factor, then multiclass_nms3 (score threshold, top k, keep k, IoU threshold)."""
+
         stride = 16
 
-        def __init__(self, num_classes: int) -> None:
+        def __init__(self, num_classes: int, nms: tuple[float, int, int, float],
+                     in_affine: tuple[float, float] = (1.0, 0.0)) -> None:
             super().__init__()
+            self.nms = nms
+            self.in_affine = in_affine  # image * a + b: fed 0..1 (norm_type none) -> ~N(0, 1)
             self.c1 = nn.Conv2D(3, 16, 3, stride=4, padding=1)
             self.c2 = nn.Conv2D(16, 32, 3, stride=4, padding=1)
+            self.c3 = nn.Conv2D(32, 32, 3, stride=2, padding=1)
             self.cls = nn.Conv2D(32, num_classes, 1)
             self.reg = nn.Conv2D(32, 4, 1)
 
         def forward(self, image, scale_factor):
+            if self.in_affine != (1.0, 0.0):
+                image = image * self.in_affine[0] + self.in_affine[1]
             feat = F.relu(self.c2(F.relu(self.c1(image))))
+            # a stride-32 level upsampled into stride 16, as PicoDet's LCPAN neck does (with
+            # the oneDNN-incompatible interpolate)
+            feat = feat + F.interpolate(F.relu(self.c3(feat)), scale_factor=2, mode="nearest")
             ink = F.avg_pool2d(_darkness(paddle, image), self.stride)
             scores = F.sigmoid(self.cls(feat) + 2.0 * ink - 1.5)  # [N,C,h,w]
             n, c, h, w = scores.shape
@@ -211,7 +229,7 @@ def _networks() -> dict[str, Any]:
             boxes = paddle.reshape(boxes, [-1, h * w, 4]) / scale
             scores = paddle.reshape(scores, [-1, c, h * w])
             out, _index, num = paddle._C_ops.multiclass_nms3(
-                boxes, scores, None, 0.3, 1000, 100, 0.5, True, 1.0, -1)
+                boxes, scores, None, *self.nms, True, 1.0, -1)
             return out, num
 
     class LiteSeg(nn.Layer):
@@ -370,7 +388,8 @@ def save_paddleclas(model_dir: str | Path, model_name: str = "PP-LCNet_x1_0",
                     num_classes: int = IMAGENET_CLASSES, seed: int = 0) -> StandInExport:
     """An ImageNet classifier as PaddleClas exports it with `Global.export_for_fd=True`
     (ResizeImage resize_short 256, CropImage 224, softmax output)."""
-    labels = [f"class_{i}" for i in range(num_classes)]
+    # ImageNet names have spaces and commas ("tench, Tinca tinca")
+    labels = [f"class {i}, alias {i}" for i in range(num_classes)]
     return _save_ppcls(Path(model_dir), model_name, "classification", (224, 224), labels,
                        {"ResizeImage": {"resize_short": 256}}, 5, seed, 0.0)
 
@@ -387,35 +406,58 @@ def save_textline_ori(model_dir: str | Path, model_name: str = "PP-LCNet_x0_25_t
 # ----------------------------------------------------------------------------- PaddleDetection
 
 
-def save_picodet(model_dir: str | Path, model_name: str = "PicoDet-S", size: int = 416,
-                 seed: int = 0) -> StandInExport:
-    """PicoDet-S as PaddleDetection exports it with `--for_fd` and `pdx_model_name` (arch GFL,
-    NMS and fpn_stride after label_list; NMS thresholds as the exporter rewrites them)."""
-    d = Path(model_dir)
-    layer = _networks()["picodet"](len(COCO_LABELS))
+def _save_ppdet(d: Path, model_name: str, size: int, seed: int, nms: tuple[float, int, int, float],
+                scale_factor_batch: int | None, head: list[tuple[str, Any]],
+                normalize: dict[str, Any], tail: list[tuple[str, Any]],
+                in_affine: tuple[float, float] = (1.0, 0.0)) -> StandInExport:
+    """A PaddleDetection `--for_fd` export of the PicoDet-like network: `head` (arch,
+    min_subgraph_size) after Global, `tail` (e.g. PicoDet's NMS, fpn_stride) after Hpi."""
+    layer = _networks()["picodet"](len(COCO_LABELS), nms, in_affine)
     _seed(layer, seed, {"cls": 0.7, "reg": 0.5})
     inputs = [VarSpec("image", "float32", (None, 3, size, size)),
-              VarSpec("scale_factor", "float32", (1, 2))]
+              VarSpec("scale_factor", "float32", (scale_factor_batch, 2))]
     _jit_save(layer, inputs, d)
     cfg = OrderedDict([
         ("mode", "paddle"), ("draw_threshold", 0.5), ("metric", "COCO"),
-        ("use_dynamic_shape", False), ("Global", {"model_name": model_name}),
-        ("arch", "GFL"), ("min_subgraph_size", 3),
+        ("use_dynamic_shape", False), ("Global", {"model_name": model_name}), *head,
         ("Preprocess", [
             {"interp": 2, "keep_ratio": False, "target_size": [size, size], "type": "Resize"},
-            {"is_scale": True, "mean": MEAN, "std": STD, "type": "NormalizeImage"},
+            {**normalize, "type": "NormalizeImage"},
             {"type": "Permute"},
         ]),
         ("label_list", list(COCO_LABELS)),
-        ("Hpi", _hpi_paddlex("image", [1, 3, size, size])),
-        ("NMS", {"keep_top_k": 100, "name": "MultiClassNMS", "nms_threshold": 0.5,
-                 "nms_top_k": 1000, "score_threshold": 0.3}),
-        ("fpn_stride", [8, 16, 32, 64]),
+        ("Hpi", _hpi_paddlex("image", [1, 3, size, size])), *tail,
     ])
     _dump(d / "inference.yml", cfg)
     outputs = _output_specs(d, ["float32", "int32"], [(None, 6), (None,)])
     return StandInExport(d, model_name, "PaddleDetection", "detection", inputs, outputs,
                          list(COCO_LABELS))
+
+
+def save_picodet(model_dir: str | Path, model_name: str = "PicoDet-S", size: int = 416,
+                 seed: int = 0) -> StandInExport:
+    """PicoDet-S as PaddleDetection exports it with `--for_fd` and `pdx_model_name` (arch GFL,
+    NMS and fpn_stride after label_list; NMS thresholds as the exporter rewrites them, in the
+    yml and in the graph; scale_factor [1, 2] from the 4-element image_shape)."""
+    nms = {"keep_top_k": 100, "name": "MultiClassNMS", "nms_threshold": 0.5, "nms_top_k": 1000,
+           "score_threshold": 0.3}
+    return _save_ppdet(
+        Path(model_dir), model_name, size, seed, (0.3, 1000, 100, 0.5), 1,
+        [("arch", "GFL"), ("min_subgraph_size", 3)],
+        {"is_scale": True, "mean": MEAN, "std": STD},
+        [("NMS", nms), ("fpn_stride", [8, 16, 32, 64])])
+
+
+def save_ppyoloe(model_dir: str | Path, model_name: str = "PP-YOLOE_plus-S", size: int = 640,
+                 seed: int = 1) -> StandInExport:
+    """PP-YOLOE+ S as PaddleDetection exports it with `--for_fd` (its config's architecture is
+    YOLOv3, so `arch: YOLO`; NormalizeImage with `norm_type: none`, mean 0, std 1; NMS score
+    0.01, IoU 0.7, keep 300 in the graph)."""
+    return _save_ppdet(
+        Path(model_dir), model_name, size, seed, (0.01, 1000, 300, 0.7), None,
+        [("arch", "YOLO"), ("min_subgraph_size", 3)],
+        {"mean": [0.0, 0.0, 0.0], "norm_type": "none", "std": [1.0, 1.0, 1.0]}, [],
+        in_affine=(1 / 0.226, -0.449 / 0.226))
 
 
 # ----------------------------------------------------------------------------- PaddleSeg
@@ -448,6 +490,7 @@ SAVERS = {
     "PP-OCRv5_mobile_rec": save_ppocr_rec,
     "PP-LCNet_x0_25_textline_ori": save_textline_ori,
     "PicoDet-S": save_picodet,
+    "PP-YOLOE_plus-S": save_ppyoloe,
     "PP-LCNet_x1_0": save_paddleclas,
     "PP-LiteSeg-T": save_paddleseg,
 }
@@ -499,6 +542,17 @@ def draw_shapes(width: int, height: int, n: int = 6, seed: int = 0) -> np.ndarra
         y = height - h if i == 1 else int(rng.integers(0, height - h))
         img[y:y + h, x:x + w] = rng.integers(0, 90, size=3).astype(np.uint8)
     return img
+
+
+def rotate(img: np.ndarray, degrees: float) -> np.ndarray:
+    """The image turned counter-clockwise about its centre, same size, light border (lines
+    become slanted quads)."""
+    import cv2
+
+    h, w = img.shape[:2]
+    m = cv2.getRotationMatrix2D((w / 2, h / 2), degrees, 1.0)
+    return cv2.warpAffine(img, m, (w, h), flags=cv2.INTER_LINEAR,
+                          borderValue=(250, 250, 250))
 
 
 def rotate_180(img: np.ndarray) -> np.ndarray:

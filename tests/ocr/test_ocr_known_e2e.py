@@ -217,3 +217,49 @@ def test_orientation_stage_turns_upside_down_lines(tmp_path):
     # without the orientation stage the upside-down line reads backwards
     bare = OcrPipeline.from_model_dirs(det, rec).predict(page)
     assert [a["text"] for a in bare] == ["4中7", "109", "-14"]
+
+
+def test_generated_infer_py_prints_the_service_answer(ocr_service, tmp_path):
+    import subprocess
+    import sys
+
+    from tests.helpers.services import service_env
+
+    folder, _, _, png, lines = ocr_service
+    (tmp_path / "page.png").write_bytes(png)
+    proc = subprocess.run([sys.executable, "infer.py", str(tmp_path / "page.png")], cwd=folder,
+                          env=service_env(), capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    answer = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert answer["err_no"] == 0 and list(answer["result"]) == ["image"]
+    _check_truth(answer["result"]["image"], lines)
+    bad = subprocess.run([sys.executable, "infer.py", str(tmp_path / "missing.png")],
+                         cwd=folder, env=service_env(), capture_output=True, text=True,
+                         timeout=300)
+    assert bad.returncode == 2 and "missing.png" in bad.stderr
+
+
+def test_process_mode_ops_answer_the_same(ocr_service, tmp_path):
+    """`dag.is_thread_op: false` (each Op in its own processes, as Paddle Serving's OCR
+    example requires): images, quads and crops travel between the Op processes."""
+    import shutil
+
+    folder, _, _, png, lines = ocr_service
+    copy = tmp_path / "ocr_processes"
+    shutil.copytree(folder, copy, ignore=shutil.ignore_patterns("*.log", "PipelineServingLogs"))
+    conf = yaml.safe_load((copy / "config.yml").read_text())
+    http_port, rpc_port = free_port(), free_port()
+    conf.update(http_port=http_port, rpc_port=rpc_port)
+    conf["dag"]["is_thread_op"] = False
+    conf["op"]["det"]["concurrency"] = 2  # two detection processes feeding one recognizer
+    (copy / "config.yml").write_text(yaml.safe_dump(conf), encoding="utf-8")
+    b64 = base64.b64encode(png).decode()
+    proc = start_service(["web_service.py"], copy, http_port, timeout=240)
+    try:
+        answers = [_http(http_port, ["image_0", "image_1"], [b64, b64]) for _ in range(3)]
+    finally:
+        assert stop_service(proc) == 0
+    for answer in answers:
+        assert answer["err_no"] == 0, answer["err_msg"]
+        for value in answer["value"]:
+            _check_truth(json.loads(value), lines)

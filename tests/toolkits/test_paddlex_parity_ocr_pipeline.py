@@ -32,9 +32,13 @@ def pipeline_case(tmp_path_factory):
     models = {DET: te.save_ppocr_det(root / DET), REC: te.save_ppocr_rec(root / REC),
               ORI: te.save_textline_ori(root / ORI)}
     page = te.draw_text_lines(640, 480, ["ab12 cd", "hello world", "x9 q", "mixed 4 lines"])
-    pages = [root / "page.png", root / "page_180.png", root / "page_tall.png"]
+    pages = [root / "page.png", root / "page_180.png", root / "page_tall.png",
+             root / "page_slanted.png"]
+    slanted = te.rotate(te.draw_text_lines(640, 480, ["slanted line one", "and two"], seed=6,
+                                           top=150, line_height=80), 7)
     for path, img in zip(pages, [page, te.rotate_180(page),
-                                 te.draw_text_lines(333, 517, ["zz top", "7 up", "k"], seed=3)],
+                                 te.draw_text_lines(333, 517, ["zz top", "7 up", "k"], seed=3),
+                                 slanted],
                          strict=True):
         assert cv2.imwrite(str(path), img)
     pair = {k: (k, m.model_dir) for k, m in models.items()}
@@ -66,6 +70,9 @@ def test_paddlex_pipeline_answers_are_not_degenerate(pipeline_case):
     # the upside-down page is turned line by line only with the orientation model
     assert with_ori[1]["textline_orientation_angles"].count(1) >= 3
     assert plain[1]["rec_texts"] != with_ori[1]["rec_texts"]
+    # slanted lines give quads that are not axis-aligned boxes (rotated crops)
+    quads = plain[3]["rec_polys"]
+    assert quads and all(len({y for _, y in q}) > 2 for q in quads), quads
 
 
 @pytest.mark.parametrize("with_ori", [False, True], ids=["det_rec", "det_ori_rec"])

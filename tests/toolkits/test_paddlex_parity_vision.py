@@ -1,4 +1,4 @@
-"""PaddleDetection (`--for_fd`), PaddleClas and PaddleSeg exports: PaddleX 3.7.2's predictor on
+"""PaddleDetection (`--for_fd`: PicoDet-S, PP-YOLOE+), PaddleClas and PaddleSeg exports: PaddleX 3.7.2's predictor on
 the stand-in folders vs the answer of a service generated with `scaffold new --model-dir`, over
 HTTP and its Op in process. PicoDet's raw boxes cross the image border: PaddleX clips them, and
 so must every served detection."""
@@ -27,7 +27,7 @@ from tests.helpers.parity import (
 
 pytestmark = pytest.mark.slow
 
-PICO, CLS, SEG = "PicoDet-S", "PP-LCNet_x1_0", "PP-LiteSeg-T"
+PICO, YOLOE, CLS, SEG = "PicoDet-S", "PP-YOLOE_plus-S", "PP-LCNet_x1_0", "PP-LiteSeg-T"
 #: pixels of a label map allowed to differ (bilinear upsampling ties at class borders)
 SEG_MISMATCH = 1e-3
 
@@ -36,8 +36,8 @@ SEG_MISMATCH = 1e-3
 def vision_case(tmp_path_factory):
     oracle = require_oracle()
     root = tmp_path_factory.mktemp("vision_parity")
-    models = {PICO: te.save_picodet(root / PICO), CLS: te.save_paddleclas(root / CLS),
-              SEG: te.save_paddleseg(root / SEG)}
+    models = {PICO: te.save_picodet(root / PICO), YOLOE: te.save_ppyoloe(root / YOLOE),
+              CLS: te.save_paddleclas(root / CLS), SEG: te.save_paddleseg(root / SEG)}
     images = []
     for i, (w, h) in enumerate([(640, 480), (300, 500), (257, 193)]):
         images.append(root / f"shapes_{i}.png")
@@ -56,10 +56,11 @@ def _served_and_local(vision_case, name: str, out: Path) -> tuple[list, list]:
     return served, local_answers(folder, vision_case["images"])
 
 
-def test_picodet_raw_boxes_cross_the_border_and_paddlex_clips_them(vision_case):
+@pytest.mark.parametrize("name", [PICO, YOLOE])
+def test_detector_raw_boxes_cross_the_border_and_paddlex_clips_them(vision_case, name):
     """The case the clipping rule is about: PaddleX's boxes touch the border (clipped) on
     every image, and they are many and distinct."""
-    for img, res in zip(vision_case["images"], vision_case["want"][PICO], strict=True):
+    for img, res in zip(vision_case["images"], vision_case["want"][name], strict=True):
         h, w = cv2.imread(str(img)).shape[:2]
         boxes = np.array([b["coordinate"] for b in res["boxes"]], dtype=float)
         assert len(boxes) >= 3, img.name
@@ -70,10 +71,12 @@ def test_picodet_raw_boxes_cross_the_border_and_paddlex_clips_them(vision_case):
         assert len({round(b["score"], 4) for b in res["boxes"]}) >= 3
 
 
-def test_served_picodet_equals_paddlex(vision_case, tmp_path):
-    served, local = _served_and_local(vision_case, PICO, tmp_path / "pico_svc")
+@pytest.mark.parametrize("name", [PICO, YOLOE])
+def test_served_detector_equals_paddlex(vision_case, tmp_path, name):
+    served, local = _served_and_local(vision_case, name, tmp_path / "det_svc")
     for img, got, in_proc, want in zip(vision_case["images"], served, local,
-                                       vision_case["want"][PICO], strict=True):
+                                       vision_case["want"][name], strict=True):
+        assert want["boxes"], f"{img.name}: PaddleX found nothing, the check would be empty"
         match_boxes(got, want["boxes"], f"served {img.name}")
         match_boxes(in_proc, want["boxes"], f"service Op in process {img.name}")
         assert [b["label"] for b in got] == [b["label"] for b in in_proc]
