@@ -5,7 +5,7 @@ Candidates are model instances x threads per instance x batch size (instances x 
 more than the cores). Every candidate is the service itself (its `web_service.py`, its model
 folder) started with that `op.<name>` variant of its config.yml, all at once; then, in
 interleaved rounds, each gets a short window of closed-loop gRPC load (`clients` concurrent
-requests of one sample image, from a child process). `decide` picks the winner: among the
+requests of one sample image, from this process's event loop). `decide` picks the winner: among the
 candidates without errors whose median p50 is within the latency bound, a candidate replaces the
 current best only when its throughput beats the best's by `margin` in the median of the
 per-round ratios — so noise does not flip the choice.
@@ -13,13 +13,12 @@ per-round ratios — so noise does not flip the choice.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import os
 import shutil
 import statistics
-import subprocess
-import sys
 import tempfile
 import threading
 from dataclasses import dataclass, field
@@ -36,34 +35,6 @@ MARGIN = 0.10
 #: p50 latency bound of the probe, ms
 LATENCY_BOUND_MS = 1000.0
 
-_CLIENT = r'''
-import asyncio, json, sys
-import grpc
-from generator.runtime.proto import INFERENCE_METHOD_PATH, Request, Response
-port, image_file, clients, seconds = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
-req = Request(); req.key.append("image"); req.value.append(open(image_file).read())
-payload = req.SerializeToString()
-async def run():
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as ch:
-        call = ch.unary_unary(INFERENCE_METHOD_PATH, request_serializer=None,
-                              response_deserializer=Response.FromString)
-        loop = asyncio.get_running_loop()
-        await asyncio.gather(*(call(payload) for _ in range(clients)))
-        end = loop.time() + seconds; n = err = 0; lat = []; first = ""
-        async def client():
-            nonlocal n, err, first
-            while loop.time() < end:
-                t = loop.time(); r = await call(payload); lat.append(loop.time() - t)
-                n += 1
-                if r.err_no:
-                    err += 1; first = first or r.err_msg[:200]
-        t0 = loop.time()
-        await asyncio.gather(*(client() for _ in range(clients)))
-        lat.sort()
-        print(json.dumps({"ips": n / (loop.time() - t0), "errors": err, "first_error": first,
-                          "p50_ms": 1000 * lat[len(lat) // 2]}))
-asyncio.run(run())
-'''
 
 
 @dataclass(frozen=True, order=True)
@@ -193,15 +164,43 @@ def write_choice(config_file: Path, op_name: str, result: SweepResult) -> None:
     config_file.write_text(new, encoding="utf-8")
 
 
-def _probe(port: int, image_file: Path, clients: int, seconds: float) -> Sample:
-    env = dict(os.environ)
-    out = subprocess.run([sys.executable, "-c", _CLIENT, str(port), str(image_file),
-                          str(clients), str(seconds)], capture_output=True, text=True,
-                         env=env, timeout=120 + 4 * seconds)
-    if out.returncode:
+async def _load(port: int, payload: bytes, clients: int, seconds: float) -> Sample:
+    """`clients` closed-loop gRPC clients replaying one encoded request for `seconds`."""
+    import grpc
+
+    from generator.runtime.proto import INFERENCE_METHOD_PATH, Response
+
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+        call = channel.unary_unary(INFERENCE_METHOD_PATH, request_serializer=None,
+                                   response_deserializer=Response.FromString)
+        loop = asyncio.get_running_loop()
+        await asyncio.gather(*(call(payload) for _ in range(clients)))  # connected, warm
+        end = loop.time() + seconds
+        latencies: list[float] = []
+        errors = 0
+
+        async def client() -> None:
+            nonlocal errors
+            while loop.time() < end:
+                t = loop.time()
+                resp = await call(payload, timeout=60)
+                latencies.append(loop.time() - t)
+                errors += bool(resp.err_no)
+
+        start = loop.time()
+        await asyncio.gather(*(client() for _ in range(clients)))
+        latencies.sort()
+        return Sample(len(latencies) / (loop.time() - start),
+                      1000 * latencies[len(latencies) // 2], errors)
+
+
+def _probe(port: int, payload: bytes, clients: int, seconds: float) -> Sample:
+    """One window of load on a candidate (the services are child processes, so this client
+    in the scaffold process does not share their interpreter); a failed window is an error."""
+    try:
+        return asyncio.run(_load(port, payload, clients, seconds))
+    except Exception:  # noqa: BLE001 - e.g. the candidate died: it cannot win
         return Sample(0.0, float("inf"), errors=1)
-    got = json.loads(out.stdout.strip().splitlines()[-1])
-    return Sample(got["ips"], got["p50_ms"], got["errors"])
 
 
 def sweep_service(service_dir: Path, image: bytes, *, cores: int | None = None,
@@ -222,8 +221,12 @@ def sweep_service(service_dir: Path, image: bytes, *, cores: int | None = None,
     procs: dict[ServingCandidate, tuple] = {}
     errors: list[str] = []
     try:
-        image_file = work / "image.b64"
-        image_file.write_text(base64.b64encode(image).decode("ascii"))
+        from generator.runtime.proto import Request
+
+        request = Request()
+        request.key.append("image")
+        request.value.append(base64.b64encode(image).decode("ascii"))
+        payload = request.SerializeToString()
         used: list[int] = []
         dirs = {}
         for n, cand in enumerate(cands):
@@ -260,13 +263,17 @@ def sweep_service(service_dir: Path, image: bytes, *, cores: int | None = None,
             raise RuntimeError("no serving candidate started: " + "; ".join(errors)[:2000])
         samples: dict[ServingCandidate, list[Sample]] = {c: [] for c in live}
         for c in live:
-            _probe(procs[c][1], image_file, clients, 0.5)  # warm
+            _probe(procs[c][1], payload, clients, 0.5)  # warm
         for _ in range(rounds):
             for c in live:
-                samples[c].append(_probe(procs[c][1], image_file, clients, window_s))
+                samples[c].append(_probe(procs[c][1], payload, clients, window_s))
     finally:
-        for proc, _ in procs.values():
-            stop_service(proc)
+        stoppers = [threading.Thread(target=stop_service, args=(proc,))
+                    for proc, _ in procs.values()]
+        for t in stoppers:  # all drain at once
+            t.start()
+        for t in stoppers:
+            t.join()
         shutil.rmtree(work, ignore_errors=True)
     chosen, reason = decide(samples, latency_bound_ms=latency_bound_ms)
     return SweepResult(chosen, samples, reason)
