@@ -5,6 +5,10 @@ Runtime, OpenVINO). Paddle Inference holds the GIL for the whole `run`, so sever
 instances — and the decoding and preprocessing of the next requests — only run side by side
 in processes. `auto` picks by the configured backend (`RELEASES_GIL`); `dag` keeps Paddle
 Serving's rule (`dag.is_thread_op` for every Op).
+
+Process pools start (fork) before any thread Op builds its predictor (`DagExecutor.start`); a
+process worker restarted after a crash forks the server as it is then, thread Ops' predictors
+included (copy-on-write, unused in the child).
 """
 
 from __future__ import annotations
