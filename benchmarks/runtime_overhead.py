@@ -93,17 +93,20 @@ def save_model(layer, spec, out: Path, aliases: list[str]) -> Path:
 
 
 def start_service(work: Path, model_dir: Path, op_conf: dict, threads: int,
-                  thread_op: bool = True) -> tuple:
+                  thread_op: bool = True, *, extra: dict | None = None,
+                  service: str = SERVICE, local: dict | None = None) -> tuple:
+    """Start `service` (a web_service.py text) on `model_dir` with Op settings `op_conf`,
+    top-level keys `extra` and `local_service_conf` keys `local`; returns (proc, rpc, http)."""
     import requests
     import yaml
 
     rpc, http = free_port(), free_port()
     conf = {"rpc_port": rpc, "http_port": http, "worker_num": 32,
-            "dag": {"is_thread_op": thread_op},
+            "dag": {"is_thread_op": thread_op}, **(extra or {}),
             "op": {"model": {**op_conf, "local_service_conf": {
                 "model_config": str(model_dir), "client_type": "local_predictor",
-                "thread_num": threads, "ir_optim": True}}}}
-    (work / "web_service.py").write_text(SERVICE)
+                "thread_num": threads, "ir_optim": True, **(local or {})}}}}
+    (work / "web_service.py").write_text(service)
     (work / "config.yml").write_text(yaml.safe_dump(conf))
     env = dict(os.environ, PYTHONPATH=str(REPO), GLOG_minloglevel="2")
     proc = subprocess.Popen([sys.executable, "web_service.py", "config.yml"], cwd=work, env=env,

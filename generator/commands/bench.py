@@ -42,8 +42,13 @@ def _levels(value: str) -> tuple[int, ...]:
               help="Instead of load levels: measure every available inference backend on this "
                    "service's model in-process (probe processes), against Paddle with oneDNN "
                    "off, as `scaffold new` does, and print the comparison.")
+@click.option("--configs", "sweep_configs", is_flag=True,
+              help="Instead of load levels: measure the served throughput of model instances x "
+                   "threads per instance x batch size (each started from this service with "
+                   "that op variant, 16 gRPC clients, interleaved rounds), as `scaffold new "
+                   "--sweep` does, and print the sweep.")
 def command(service_dir, concurrency, duration, protocol, image_path, endpoint, rpc_port,
-            http_port, baseline_seconds, as_json, compare_backends) -> None:
+            http_port, baseline_seconds, as_json, compare_backends, sweep_configs) -> None:
     """Measure QPS and p50/p90/p99 latency of SERVICE_DIR per concurrency level, and the
     in-process speed of the same Op and model (best batch size) in the same run."""
     from pathlib import Path
@@ -66,6 +71,15 @@ def command(service_dir, concurrency, duration, protocol, image_path, endpoint, 
 
     image = (Path(image_path).read_bytes() if image_path
              else generated_images(2)["generated_1.png"])
+    if sweep_configs:
+        from generator.scaffold.serving_sweep import sweep_service
+
+        try:
+            click.echo(sweep_service(Path(service_dir), image).table())
+        except (ServiceDirError, RuntimeError) as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(2)
+        return
     options = BenchOptions(
         image=image, concurrency=_levels(concurrency), duration=duration,
         protocols=("grpc", "http") if protocol == "both" else (protocol,), endpoint=endpoint,

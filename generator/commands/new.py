@@ -59,6 +59,10 @@ import click
               help="CPU inference backend. Default auto: each available backend is measured "
                    "on this machine for this model and the fastest with Paddle's outputs is "
                    "written into config.yml.")
+@click.option("--sweep", is_flag=True,
+              help="Also measure the served throughput of model instances x threads per "
+                   "instance x batch size on this machine (16 gRPC clients, under a minute "
+                   "for small models) and write the winner into config.yml.")
 @click.option("--vendor/--no-vendor", default=True, show_default=True,
               help="Put this package's wheel in vendor/, so the folder installs (pip, docker "
                    "build) on a machine that has never seen this repository.")
@@ -67,7 +71,7 @@ def command(config: Path | None, model_dirs: tuple[Path, ...], opts: tuple[str, 
             http_port: int | None, rpc_port: int | None, host: str | None,
             image: str | None, overwrite: bool, force: bool,
             update: bool, strict_overrides: bool, dry_run: bool, verify: bool,
-            ppdet_root: Path | None, backend: str | None, vendor: bool) -> None:
+            ppdet_root: Path | None, backend: str | None, sweep: bool, vendor: bool) -> None:
     """Generate a ready-to-run Paddle Serving Pipeline service folder."""
     from generator.scaffold import (
         NewServiceRequest,
@@ -84,7 +88,7 @@ def command(config: Path | None, model_dirs: tuple[Path, ...], opts: tuple[str, 
                                 verify=verify, ppdet_root=ppdet_root, vendor=vendor,
                                 force=force, update=update, host=host, image=image,
                                 strict_overrides=strict_overrides,
-                                backend=backend,
+                                backend=backend, sweep=sweep,
                                 model_dirs=list(model_dirs) if len(model_dirs) > 1 else [])
     if force and not (overwrite or update):
         click.echo("Error: --force only applies with --overwrite (or --update)", err=True)
@@ -117,6 +121,8 @@ def command(config: Path | None, model_dirs: tuple[Path, ...], opts: tuple[str, 
             click.echo(f"kept your file {rel}", err=True)
     if plan.backend is not None:
         click.echo(plan.backend.table())
+    if plan.sweep is not None:
+        click.echo(plan.sweep.table())
     click.echo(f"created {result.output}/ ({plan.task} service {plan.name!r}, "
                f"{len(result.files)} files)")
     if plan.random_weights:

@@ -42,7 +42,7 @@ def decode_bytes(data: bytes | bytearray | memoryview | np.ndarray, *, to_rgb: b
         raise ImageDecodeError("cannot decode an image from 0 bytes: the input is empty")
     if backend not in ("cv2", "pil"):
         raise ValueError(f"unknown decode backend {backend!r}; use 'cv2' or 'pil'")
-    size = header_size(buf.tobytes())
+    size = header_size(data if isinstance(data, bytes) else buf.tobytes())
     if size is not None:
         check_pixels(*size)
     if backend == "cv2":

@@ -5,6 +5,7 @@ every resize checks its output size, so a tiny file cannot expand into gigabytes
 
 from __future__ import annotations
 
+import functools
 import io
 import warnings
 from dataclasses import dataclass
@@ -59,15 +60,23 @@ def header_size(data: bytes) -> tuple[int, int] | None:
     when Pillow does not recognise the format."""
     from PIL import Image, UnidentifiedImageError
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-        try:
-            with Image.open(io.BytesIO(data)) as img:
-                return img.size
-        except Image.DecompressionBombError:
-            return _bomb_size(data)
-        except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
-            return None
+    _ignore_bomb_warnings()
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            return img.size
+    except Image.DecompressionBombError:
+        return _bomb_size(data)
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
+        return None
+
+
+@functools.cache
+def _ignore_bomb_warnings() -> None:
+    """Silence Pillow's DecompressionBombWarning once, process-wide: the pixel limit here is
+    the check (`warnings.catch_warnings` per call is not thread safe and costs each request)."""
+    from PIL import Image
+
+    warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
 
 
 def _bomb_size(data: bytes) -> tuple[int, int]:

@@ -185,6 +185,8 @@ def _build(plan: ServicePlan, folder: Path, now: _dt.datetime) -> None:
         target = folder / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(text, encoding="utf-8")
+    if r.sweep:
+        plan.sweep = _sweep(plan, folder)
     (folder / ".scaffold.yml").write_text(_record(plan, now), encoding="utf-8")
     if r.vendor:
         vendor_wheel(folder / "vendor")
@@ -209,6 +211,19 @@ def _choose_backend(plan: ServicePlan, folder: Path, deploy_file: str) -> Any:
     finally:
         shutil.rmtree(folder / ".legacy", ignore_errors=True)
     return choice
+
+
+def _sweep(plan: ServicePlan, folder: Path) -> Any:
+    """Measure served instances x threads x batch size (see serving_sweep) and write the
+    winner into config.yml; CPU services only."""
+    from generator.quality.samples import generated_images
+    from generator.scaffold import serving_sweep
+
+    if plan.settings.device != "cpu":
+        return None
+    result = serving_sweep.sweep_service(folder, next(iter(generated_images(1).values())))
+    serving_sweep.write_choice(folder / "config.yml", plan.task, result)
+    return result
 
 
 def vendor_wheel(dest: Path) -> Path:

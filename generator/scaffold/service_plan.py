@@ -49,6 +49,7 @@ class NewServiceRequest:
     strict_overrides: bool = False  # unknown -o keys of PaddleDetection configs are errors
     warnings: list[str] = field(default_factory=list)  # found while planning
     backend: str | None = None  # None/"auto": the fastest with Paddle's outputs (backend_choice)
+    sweep: bool = False  # measure instances x threads x batch size served (serving_sweep)
     #: several --model-dir: the toolkit exports of a two-stage OCR service (ocr_service)
     model_dirs: list[Path] = field(default_factory=list)
 
@@ -70,6 +71,7 @@ class ServicePlan:
     files: list[str]
     notes: list[str] = field(default_factory=list)
     backend: Any = None  # the BackendChoice made while building
+    sweep: Any = None  # the serving_sweep.SweepResult made while building (request.sweep)
     replace: ReplacePlan | None = None  # the existing generated folder --overwrite replaces
     kept: list[str] = field(default_factory=list)  # the user's files carried over
     up_to_date: bool = False  # --update: the folder was generated from these same inputs

@@ -81,6 +81,7 @@ DEFAULT_OP = {
     "concurrency": 1,
     "timeout": -1,
     "retry": 1,
+    "worker_kind": "dag",
     "batch_size": 1,
     "auto_batching_timeout": -1,
     "server_endpoints": None,
@@ -144,6 +145,7 @@ def test_defaults_match_paddle_serving():
         "max_image_pixels": 40_000_000,
         "max_images_per_request": 64,
         "strict_device": False,
+        "gil_switch_interval_ms": 0.5,
     }
 
 

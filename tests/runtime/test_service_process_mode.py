@@ -63,10 +63,10 @@ def model_dir(tmp_path_factory):
     return m.model_dir
 
 
-def _write(tmp_path, model_dir, **op_extra):
+def _write(tmp_path, model_dir, is_thread_op=False, **op_extra):
     rpc, http = free_port(), free_port()
     conf = {"rpc_port": rpc, "http_port": http, "worker_num": 8, "shutdown_timeout_s": 20,
-            "dag": {"is_thread_op": False},
+            "dag": {"is_thread_op": is_thread_op},
             "op": {"slow": {"concurrency": 2, **op_extra,
                             "local_service_conf": {"model_config": str(model_dir),
                                                    "client_type": "local_predictor"}}}}
@@ -111,6 +111,34 @@ def test_process_ops_then_graceful_shutdown_with_requests_in_flight(tmp_path, mo
         assert time.monotonic() - started < 20
         with pytest.raises(requests.RequestException):
             requests.post(url, json=body, timeout=2)
+    finally:
+        stop_service(proc)
+
+
+@pytest.mark.parametrize(("is_thread_op", "kind", "in_processes"), [
+    (True, "auto", True),  # Paddle holds the GIL: its instances run as processes
+    (False, "thread", False),  # an Op may run as threads in a process-mode DAG
+])
+def test_worker_kind_picks_threads_or_processes_per_op(tmp_path, model_dir, is_thread_op, kind,
+                                                       in_processes):
+    rpc, http = _write(tmp_path, model_dir, is_thread_op=is_thread_op, worker_kind=kind)
+    proc = start_service(["web_service.py", "config.yml"], tmp_path, http)
+    try:
+        client = PipelineClient()
+        client.connect([f"127.0.0.1:{rpc}"])
+        with concurrent.futures.ThreadPoolExecutor(6) as pool:
+            resps = list(pool.map(lambda _: client.predict({"x": XS, "sleep": "0.3"}), range(6)))
+        expected = LocalPredictor(str(model_dir)).predict({"x": X})["price"].ravel()
+        pids = set()
+        for r in resps:
+            out = dict(zip(r.key, r.value, strict=True))
+            assert r.err_no == 0, r.err_msg
+            np.testing.assert_allclose(json.loads(out["price"]), expected, rtol=1e-5)
+            pids.add(int(out["worker"].split(":")[0]))
+        if in_processes:
+            assert len(pids) == 2 and proc.pid not in pids, pids
+        else:
+            assert pids == {proc.pid}
     finally:
         stop_service(proc)
 

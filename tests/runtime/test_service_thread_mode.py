@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import concurrent.futures
 import json
+import sys
 import threading
 import time
 
@@ -315,6 +316,20 @@ def test_batching_without_timeout_never_waits_for_a_full_batch(models, serve):
     started = time.monotonic()
     resp = client.predict({"x": _s(_x(5))}, timeout=60)
     assert resp.err_no == 0 and time.monotonic() - started < 30  # not blocked for a batch
+
+
+def test_a_lone_request_does_not_wait_out_the_batching_timeout(models, serve):
+    """auto_batching_timeout waits for company only while other requests are in flight: one
+    client alone is answered at once, not after 20 s (a load-less batching delay)."""
+    conf = _conf({"uci": _local(models["linear"], batch_size=8, auto_batching_timeout=20000)},
+                 request_timeout_s=60, gil_switch_interval_ms=1)
+    _, client, _ = serve("uci", lambda r: LinearOp(name="uci", input_ops=[r]), conf)
+    assert sys.getswitchinterval() == pytest.approx(0.001)  # set by the server
+    for seed in (6, 7):
+        started = time.monotonic()
+        resp = client.predict({"x": _s(_x(seed))}, timeout=40)
+        assert resp.err_no == 0, resp.err_msg
+        assert time.monotonic() - started < 15
 
 
 def test_init_op_failure_and_unused_op_config_are_reported(models, caplog):

@@ -30,6 +30,9 @@ DEFAULT_TRT_WORKSPACE_SIZE = 1 << 30
 
 _PORT = {"minimum": 1024, "maximum": 65535}
 
+#: `op.*.worker_kind` values (see `generator.runtime.executor.kinds`).
+WORKER_KINDS: tuple[str, ...] = ("dag", "auto", "thread", "process")
+
 TOP_KEYS: tuple[Key, ...] = (
     Key(
         "rpc_port",
@@ -108,6 +111,10 @@ TOP_KEYS: tuple[Key, ...] = (
     Key("strict_device", "bool", False,
         "false: an Op asking for a GPU (device_type 1/2 or devices) on a CPU-only Paddle runs "
         "on CPU with one start-up warning; true: that is a start-up error.", extension=True),
+    Key("gil_switch_interval_ms", "number", 0.5,
+        "Python's GIL switch interval in the server (sys.setswitchinterval). Python's 5 ms "
+        "made request threads wait behind an Op thread for each hand-over.",
+        minimum=0, exclusive_minimum=True, extension=True),
 )
 
 DAG_KEYS: tuple[Key, ...] = (
@@ -163,12 +170,24 @@ OP_KEYS: tuple[Key, ...] = (
         "Attempts of a timed-out inference (honoured here; Paddle Serving ignores the YAML value).",
         minimum=1,
     ),
+    Key(
+        "worker_kind",
+        "str",
+        "dag",
+        "How the Op's `concurrency` copies (model instances) run: dag (dag.is_thread_op "
+        "decides), thread, process, or auto (threads when the backend releases the GIL: "
+        "openvino, onnxruntime; processes when it holds it: paddle).",
+        choices=WORKER_KINDS,
+        extension=True,
+    ),
     Key("batch_size", "int", 1, "Auto-batching: merge up to this many requests.", minimum=1),
     Key(
         "auto_batching_timeout",
         "int",
         -1,
-        "ms to wait to fill a batch; <= 0: only requests already queued (Paddle Serving waited for a full batch).",
+        "ms to wait to fill a batch, and only while other requests are in flight (a lone "
+        "request never waits); <= 0: only requests already queued (Paddle Serving waited for "
+        "a full batch).",
     ),
     Key(
         "server_endpoints",

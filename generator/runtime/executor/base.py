@@ -7,6 +7,7 @@ A pool is driven by one thread of the DAG: `start` once, `submit` from request t
 from __future__ import annotations
 
 import queue
+import threading
 import time
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -19,11 +20,15 @@ Emit = Callable[[Op, list[Item], list[tuple[Any, float]]], None]
 
 
 _STOP = None
+#: while waiting to fill a batch, look again this often whether more requests are coming
+_RECHECK_S = 0.005
 
 
 def next_batch(q, batch_size: int, wait_s: float | None, poll: Callable[[], bool] | None = None,
-               poll_s: float = 1.0):
-    """Block for one item, then gather up to `batch_size`. Returns (items, stop_seen); stops
+               poll_s: float = 1.0, expect_more: Callable[[int], bool] | None = None):
+    """Block for one item, then gather up to `batch_size`: what is queued, then — for at most
+    `wait_s` — what arrives, but only while `expect_more(gathered)` says other requests are on
+    their way (so a lone request never waits for company). Returns (items, stop_seen); stops
     when `poll()` turns false."""
     while True:
         try:
@@ -38,20 +43,42 @@ def next_batch(q, batch_size: int, wait_s: float | None, poll: Callable[[], bool
     deadline = None if wait_s is None else time.monotonic() + wait_s
     while len(items) < batch_size:
         try:
-            if deadline is None:
-                item = q.get_nowait()
-            else:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    break
-                item = q.get(timeout=remaining)
+            item = q.get_nowait()
         except queue.Empty:
-            break
+            if deadline is None or (expect_more is not None and not expect_more(len(items))):
+                break
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            try:
+                item = q.get(timeout=min(remaining, _RECHECK_S))
+            except queue.Empty:
+                continue
         if item is _STOP:
             stop = True
             break
         items.append(item)
     return items, stop
+
+
+class InFlight:
+    """Counts the requests a pool's workers are running, to tell the batcher whether more
+    requests are on their way: the DAG's in-flight count (`total()`) minus those."""
+
+    def __init__(self, total: Callable[[], int] | None):
+        self._total = total
+        self._running = 0
+        self._lock = threading.Lock()
+
+    def add(self, n: int) -> None:
+        with self._lock:
+            self._running += n
+
+    def expect_more(self, gathered: int) -> bool:
+        """True when requests beyond the `gathered` ones and those running are in flight."""
+        if self._total is None:
+            return True
+        return self._total() > gathered + self._running
 
 
 def _init_op(op: Op) -> None:

@@ -24,6 +24,7 @@ from generator.runtime.errors import (
     short_text,
 )
 from generator.runtime.executor.base import WorkerPool
+from generator.runtime.executor.kinds import worker_kind
 from generator.runtime.executor.processes import ProcessWorkers
 from generator.runtime.executor.threads import ThreadWorkers
 from generator.runtime.metrics import Metrics
@@ -120,21 +121,26 @@ class DagExecutor:
                             name, [op.name for op in self._ops], hint)
         #: every request ends within this many seconds (config.yml request_timeout_s)
         self.request_timeout_s = float(config["request_timeout_s"])
+        self._pending: dict[int, _Pending] = {}
         self._pools: dict[str, WorkerPool] = {}
         for op in self._ops:
-            if dag["is_thread_op"]:
+            op_conf = config["op"].get(op.name) or default_op_config()
+            if worker_kind(op_conf, dag["is_thread_op"]) == "thread":
                 pool = ThreadWorkers(op, self._on_results, dag["channel_size"], resolve_devices,
-                                     wait_s=self.request_timeout_s)
+                                     wait_s=self.request_timeout_s, inflight=self._in_flight)
             else:
                 pool = ProcessWorkers(op, self._on_results, dag["channel_size"], resolve_devices,
-                                      on_death=metrics.worker_died)
+                                      on_death=metrics.worker_died, inflight=self._in_flight)
             self._pools[op.name] = pool
-        self._pending: dict[int, _Pending] = {}
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
         self._fanout = concurrent.futures.ThreadPoolExecutor(
             max_workers=max(4, config["worker_num"]), thread_name_prefix="fanout")
         self.ready = False
+
+    def _in_flight(self) -> int:
+        """Requests started and not yet answered (the batchers wait for company only then)."""
+        return len(self._pending)
 
     @property
     def ops(self) -> list[Op]:
@@ -143,8 +149,10 @@ class DagExecutor:
     def start(self) -> None:
         """Build predictors, run `init_op`, start the workers; raises on any failure."""
         started = []
+        # process pools fork before any thread Op builds a predictor in this process
+        order = sorted(self._ops, key=lambda op: isinstance(self._pools[op.name], ThreadWorkers))
         try:
-            for op in self._ops:
+            for op in order:
                 self._pools[op.name].start()
                 started.append(op.name)
         except BaseException:

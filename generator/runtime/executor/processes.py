@@ -25,7 +25,7 @@ from collections.abc import Callable
 from typing import Any
 
 from generator.runtime.errors import DagError, ErrorCode, PredictorError
-from generator.runtime.executor.base import Emit, next_batch, prepare_op
+from generator.runtime.executor.base import Emit, InFlight, next_batch, prepare_op
 from generator.runtime.executor.messages import (
     Batch,
     FromWorker,
@@ -104,8 +104,10 @@ class ProcessWorkers:
     def __init__(self, op: Op, emit: Emit, channel_size: int,
                  resolve_devices: Callable[[dict], tuple[str, list[int]]],
                  prepare: Callable[[Op], None] | None = None,
-                 on_death: Callable[[str, int, str], None] | None = None):
+                 on_death: Callable[[str, int, str], None] | None = None,
+                 inflight: Callable[[], int] | None = None):
         self.op = op
+        self._inflight = InFlight(inflight)
         self.queue: queue.Queue = queue.Queue(maxsize=channel_size)
         self._ctx = multiprocessing.get_context("fork")
         self._emit = emit
@@ -235,7 +237,8 @@ class ProcessWorkers:
             if self._take_idle() is None:
                 return
             items, stop = next_batch(self.queue, op.batch_size, op.auto_batching_timeout_s,
-                                     lambda: not self._stopping, poll_s=_POLL_S)
+                                     lambda: not self._stopping, poll_s=_POLL_S,
+                                     expect_more=self._inflight.expect_more)
             if items:
                 self._send(items)
             if stop:
@@ -251,6 +254,7 @@ class ProcessWorkers:
                 if w.state is not WorkerState.IDLE:
                     continue
                 w.state, w.busy = WorkerState.BUSY, [(d, lg, {}) for d, lg, _ in items]
+                self._inflight.add(len(items))
             try:
                 w.conn.send(Batch(items))
                 return
@@ -303,6 +307,7 @@ class ProcessWorkers:
         if isinstance(msg, Results):
             with self._cond:
                 items, w.busy = w.busy or [], None
+                self._inflight.add(-len(items))
                 if w.state is WorkerState.BUSY:
                     w.state = WorkerState.IDLE
                 self._cond.notify_all()
@@ -326,6 +331,7 @@ class ProcessWorkers:
             if w.state in (WorkerState.DEAD, WorkerState.STOPPED):
                 return
             items, w.busy = w.busy, None
+            self._inflight.add(-len(items or []))
             w.proc.join(0.5)
             reason = (f"failed to start: {w.init_error}" if w.init_error
                       else exit_description(w.proc.exitcode))

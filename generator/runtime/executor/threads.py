@@ -18,7 +18,14 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from generator.runtime.executor.base import _STOP, Emit, _device_plan, _init_op, next_batch
+from generator.runtime.executor.base import (
+    _STOP,
+    Emit,
+    InFlight,
+    _device_plan,
+    _init_op,
+    next_batch,
+)
 from generator.runtime.inference.warmup import warm_up
 from generator.runtime.pipeline.operator import Item, Op
 
@@ -39,8 +46,10 @@ class ThreadWorkers:
     """
 
     def __init__(self, op: Op, emit: Emit, channel_size: int,
-                 resolve_devices: Callable[[dict], tuple[str, list[int]]], *, wait_s: float):
+                 resolve_devices: Callable[[dict], tuple[str, list[int]]], *, wait_s: float,
+                 inflight: Callable[[], int] | None = None):
         self.op = op
+        self._inflight = InFlight(inflight)
         self.queue: queue.Queue = queue.Queue(maxsize=channel_size)
         self._emit = emit
         self._resolve = resolve_devices
@@ -93,9 +102,14 @@ class ThreadWorkers:
 
     def _loop(self, worker: Op) -> None:
         while True:
-            items, stop = next_batch(self.queue, worker.batch_size, worker.auto_batching_timeout_s)
+            items, stop = next_batch(self.queue, worker.batch_size, worker.auto_batching_timeout_s,
+                                     expect_more=self._inflight.expect_more)
             if items:
-                self._emit(self.op, items, worker.run_batch(items))
+                self._inflight.add(len(items))
+                try:
+                    self._emit(self.op, items, worker.run_batch(items))
+                finally:
+                    self._inflight.add(-len(items))
             if stop:
                 return
 

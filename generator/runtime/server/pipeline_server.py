@@ -7,6 +7,7 @@ import logging
 import os
 import shutil
 import signal
+import sys
 import tempfile
 import threading
 import time
@@ -184,6 +185,9 @@ class PipelineServer:
         if self._dag is None or self._dag.ready:  # not prepared, or started once already
             self._dag = self._new_dag()
         configure_image_limits(conf["max_image_pixels"], conf["max_images_per_request"])
+        # a thread waiting for the GIL gets it after this long at most (Python: 5 ms), so the
+        # gRPC threads do not wait a full interval behind an Op thread at each hand-over
+        sys.setswitchinterval(conf["gil_switch_interval_ms"] / 1000.0)
         self._dag.start()
         if self._signal_stop is not None:
             # Models are loaded (Paddle imported, its fatal SIGTERM handler installed): drain on

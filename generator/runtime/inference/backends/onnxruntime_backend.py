@@ -18,7 +18,12 @@ from typing import Any
 import numpy as np
 
 from generator.runtime.errors import PredictorError
-from generator.runtime.inference.backends.base import FixedSignature, Output, TensorInfo
+from generator.runtime.inference.backends.base import (
+    RELEASES_GIL,
+    FixedSignature,
+    Output,
+    TensorInfo,
+)
 from generator.runtime.inference.backends.onnx_names import ONNX_FILENAME, read_name_mapping
 
 #: The file the engine loads from the model directory.
@@ -50,7 +55,7 @@ class OnnxRuntimeEngine(FixedSignature):
     """One ONNX Runtime `InferenceSession` on the CPU provider (clones share it)."""
 
     backend = "onnxruntime"
-    releases_gil = True
+    releases_gil = RELEASES_GIL["onnxruntime"]
 
     def __init__(self, model_dir: Path, *, thread_num: int, precision: str = "fp32") -> None:
         self.model_dir = Path(model_dir)

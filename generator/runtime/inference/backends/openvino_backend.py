@@ -15,7 +15,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from generator.runtime.errors import PredictorError
-from generator.runtime.inference.backends.base import FixedSignature, Output, TensorInfo
+from generator.runtime.inference.backends.base import (
+    RELEASES_GIL,
+    FixedSignature,
+    Output,
+    TensorInfo,
+)
 from generator.runtime.inference.model_files import ModelFiles
 
 if TYPE_CHECKING:
@@ -73,7 +78,7 @@ class OpenVINOEngine(FixedSignature):
     """A compiled OpenVINO model and one infer request (clones get their own request)."""
 
     backend = "openvino"
-    releases_gil = True
+    releases_gil = RELEASES_GIL["openvino"]
 
     def __init__(self, files: ModelFiles, options: PredictorOptions,
                  _compiled: Any = None) -> None:

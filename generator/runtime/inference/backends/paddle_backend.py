@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from generator.runtime.errors import PredictorError
-from generator.runtime.inference.backends.base import Output, TensorInfo
+from generator.runtime.inference.backends.base import RELEASES_GIL, Output, TensorInfo
 from generator.runtime.inference.model_files import ModelFiles
 
 if TYPE_CHECKING:
@@ -244,7 +244,7 @@ class PaddleEngine:
     """A Paddle Inference predictor with its zero-copy handles bound once."""
 
     backend = "paddle"
-    releases_gil = False  # Paddle 3.3.1's Predictor.run holds the GIL
+    releases_gil = RELEASES_GIL["paddle"]
 
     def __init__(self, files: ModelFiles, options: PredictorOptions,
                  _predictor: Any = None) -> None:

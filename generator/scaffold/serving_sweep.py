@@ -1,0 +1,279 @@
+"""`scaffold new` / `scaffold bench --configs`: the serving configuration of a service chosen by
+measuring SERVED throughput on this machine.
+
+Candidates are model instances x threads per instance x batch size (instances x threads never
+more than the cores). Every candidate is the service itself (its `web_service.py`, its model
+folder) started with that `op.<name>` variant of its config.yml, all at once; then, in
+interleaved rounds, each gets a short window of closed-loop gRPC load (`clients` concurrent
+requests of one sample image, from this process's event loop). `decide` picks the winner: among the
+candidates without errors whose median p50 is within the latency bound, a candidate replaces the
+current best only when its throughput beats the best's by `margin` in the median of the
+per-round ratios — so noise does not flip the choice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+import shutil
+import statistics
+import tempfile
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+#: load of one probe window: concurrent clients and seconds
+CLIENTS = 16
+WINDOW_S = 2.0
+ROUNDS = 3
+#: a candidate must beat the current best by this fraction (median of per-round ratios)
+MARGIN = 0.10
+#: p50 latency bound of the probe, ms
+LATENCY_BOUND_MS = 1000.0
+
+
+
+@dataclass(frozen=True, order=True)
+class ServingCandidate:
+    """One serving configuration of the model Op."""
+
+    instances: int
+    threads: int
+    batch_size: int
+
+    @property
+    def label(self) -> str:
+        return f"{self.instances} inst x {self.threads} thr, batch {self.batch_size}"
+
+
+@dataclass
+class Sample:
+    """One probe window of one candidate."""
+
+    ips: float
+    p50_ms: float
+    errors: int = 0
+
+
+@dataclass
+class SweepResult:
+    chosen: ServingCandidate
+    samples: dict[ServingCandidate, list[Sample]] = field(default_factory=dict)
+    reason: str = ""
+
+    def rows(self) -> list[str]:
+        lines = []
+        for cand, runs in self.samples.items():
+            mark = "*" if cand == self.chosen else " "
+            ips = statistics.mean(s.ips for s in runs) if runs else float("nan")
+            p50 = statistics.median(s.p50_ms for s in runs) if runs else float("nan")
+            errs = sum(s.errors for s in runs)
+            lines.append(f"{mark} {cand.label:<28} {ips:8.1f} images/s  p50 {p50:7.1f} ms"
+                         + (f"  {errs} errors" if errs else ""))
+        return lines
+
+    def table(self) -> str:
+        return "\n".join([f"serving: {self.chosen.label} ({self.reason})", *self.rows()])
+
+
+def candidates(cores: int, batch_sizes: tuple[int, ...] = (1, 4)) -> list[ServingCandidate]:
+    """1, 2 and 4 instances (at most `cores`), each with an equal share of the cores as its
+    threads, x `batch_sizes`; the first one is the baseline: one instance on every core."""
+    cores = max(1, cores)
+    return [ServingCandidate(i, max(1, cores // i), b)
+            for i in (1, 2, 4) if i <= cores for b in batch_sizes]
+
+
+def decide(samples: dict[ServingCandidate, list[Sample]], *, latency_bound_ms: float,
+           margin: float = MARGIN) -> tuple[ServingCandidate, str]:
+    """The winner of interleaved rounds (the first candidate is the incumbent): a candidate
+    qualifies with no errors and median p50 <= `latency_bound_ms`; it replaces the best when
+    the median over rounds of (its images/s / the best's) is >= 1 + `margin`."""
+    order = list(samples)
+    if not order:
+        raise ValueError("no candidate was measured")
+
+    def qualifies(c: ServingCandidate) -> bool:
+        runs = samples[c]
+        return bool(runs) and not any(s.errors for s in runs) and \
+            statistics.median(s.p50_ms for s in runs) <= latency_bound_ms
+
+    best = order[0]
+    for cand in order[1:]:
+        if not qualifies(cand):
+            continue
+        if not qualifies(best):
+            best = cand
+            continue
+        ratios = [a.ips / b.ips for a, b in zip(samples[cand], samples[best], strict=False)
+                  if b.ips > 0]
+        if ratios and statistics.median(ratios) >= 1 + margin:
+            best = cand
+    if not qualifies(best):
+        return order[0], "no candidate met the bounds; kept the baseline"
+    if best == order[0]:
+        return best, f"no candidate beat the baseline by {margin:.0%}"
+    ratio = statistics.mean(s.ips for s in samples[best]) / max(
+        1e-9, statistics.mean(s.ips for s in samples[order[0]]))
+    return best, f"{ratio:.2f}x the baseline's served images/s"
+
+
+def op_variant(conf: dict, op_name: str, cand: ServingCandidate, rpc: int, http: int) -> dict:
+    """`conf` (a config.yml mapping) with the Op set to `cand` and the ports changed."""
+    out = json.loads(json.dumps(conf))
+    out["rpc_port"], out["http_port"] = rpc, http
+    op = out["op"][op_name]
+    op["concurrency"] = cand.instances
+    op["worker_kind"] = "auto"
+    op["batch_size"] = cand.batch_size
+    op["local_service_conf"]["thread_num"] = cand.threads
+    return out
+
+
+def write_choice(config_file: Path, op_name: str, result: SweepResult) -> None:
+    """Set the chosen keys in config.yml (in place, comments kept), the figures as a comment
+    above the Op."""
+    text = config_file.read_text(encoding="utf-8")
+    lines = text.splitlines()
+    c = result.chosen
+    values = {"concurrency": c.instances, "batch_size": c.batch_size, "thread_num": c.threads,
+              "worker_kind": "auto"}
+    start = next(i for i, line in enumerate(lines) if line.strip() == f"{op_name}:")
+    indent = len(lines[start]) - len(lines[start].lstrip()) + 2
+    seen = set()
+    for i in range(start + 1, len(lines)):
+        stripped = lines[i].lstrip()
+        if lines[i].strip() and len(lines[i]) - len(stripped) < indent:
+            break
+        key = stripped.split(":", 1)[0]
+        if key in values and not stripped.startswith("#"):
+            lines[i] = lines[i][: len(lines[i]) - len(stripped)] + f"{key}: {values[key]}"
+            seen.add(key)
+    if "worker_kind" not in seen:
+        lines.insert(start + 1, " " * indent + "worker_kind: auto")
+    comment = [" " * indent + "# " + line for line in
+               ["serving configuration chosen by measurement on the machine that generated "
+                "it (served images/s, 16 gRPC clients):", *result.rows()]]
+    lines[start + 1:start + 1] = comment
+    new = "\n".join(lines) + ("\n" if text.endswith("\n") else "")
+    yaml.safe_load(new)  # still valid YAML
+    config_file.write_text(new, encoding="utf-8")
+
+
+async def _load(port: int, payload: bytes, clients: int, seconds: float) -> Sample:
+    """`clients` closed-loop gRPC clients replaying one encoded request for `seconds`."""
+    import grpc
+
+    from generator.runtime.proto import INFERENCE_METHOD_PATH, Response
+
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+        call = channel.unary_unary(INFERENCE_METHOD_PATH, request_serializer=None,
+                                   response_deserializer=Response.FromString)
+        loop = asyncio.get_running_loop()
+        await asyncio.gather(*(call(payload) for _ in range(clients)))  # connected, warm
+        end = loop.time() + seconds
+        latencies: list[float] = []
+        errors = 0
+
+        async def client() -> None:
+            nonlocal errors
+            while loop.time() < end:
+                t = loop.time()
+                resp = await call(payload, timeout=60)
+                latencies.append(loop.time() - t)
+                errors += bool(resp.err_no)
+
+        start = loop.time()
+        await asyncio.gather(*(client() for _ in range(clients)))
+        latencies.sort()
+        return Sample(len(latencies) / (loop.time() - start),
+                      1000 * latencies[len(latencies) // 2], errors)
+
+
+def _probe(port: int, payload: bytes, clients: int, seconds: float) -> Sample:
+    """One window of load on a candidate (the services are child processes, so this client
+    in the scaffold process does not share their interpreter); a failed window is an error."""
+    try:
+        return asyncio.run(_load(port, payload, clients, seconds))
+    except Exception:  # noqa: BLE001 - e.g. the candidate died: it cannot win
+        return Sample(0.0, float("inf"), errors=1)
+
+
+def sweep_service(service_dir: Path, image: bytes, *, cores: int | None = None,
+                  rounds: int = ROUNDS, window_s: float = WINDOW_S, clients: int = CLIENTS,
+                  latency_bound_ms: float = LATENCY_BOUND_MS,
+                  cands: list[ServingCandidate] | None = None) -> SweepResult:
+    """Start every candidate of the service in `service_dir`, measure them in interleaved
+    rounds and decide (see module doc). The service folder is not changed."""
+    from generator.quality.service_dir import open_service_dir, start_service, stop_service
+    from generator.runtime.config.loader import pick_free_port
+
+    sd = open_service_dir(service_dir)
+    conf = yaml.safe_load((sd.path / "config.yml").read_text(encoding="utf-8"))
+    op_name = next(n for n, o in conf["op"].items()
+                   if (o.get("local_service_conf") or {}).get("model_config"))
+    cands = cands or candidates(cores or os.cpu_count() or 1)
+    work = Path(tempfile.mkdtemp(prefix=".sweep-", dir=sd.path.parent))
+    procs: dict[ServingCandidate, tuple] = {}
+    errors: list[str] = []
+    try:
+        from generator.runtime.proto import Request
+
+        request = Request()
+        request.key.append("image")
+        request.value.append(base64.b64encode(image).decode("ascii"))
+        payload = request.SerializeToString()
+        used: list[int] = []
+        dirs = {}
+        for n, cand in enumerate(cands):
+            d = work / f"c{n}"
+            d.mkdir()
+            for entry in sd.path.iterdir():
+                if entry.name == "config.yml" or entry.name.startswith("."):
+                    continue
+                if entry.suffix == ".py":  # web_service.py finds config.yml next to itself
+                    shutil.copy2(entry, d / entry.name)
+                else:
+                    (d / entry.name).symlink_to(entry.resolve())
+            rpc = pick_free_port(exclude=used)
+            http = pick_free_port(exclude=[*used, rpc])
+            used += [rpc, http]
+            (d / "config.yml").write_text(yaml.safe_dump(op_variant(conf, op_name, cand, rpc,
+                                                                    http)))
+            dirs[cand] = d
+
+        def start(cand: ServingCandidate) -> None:
+            try:
+                csd = open_service_dir(dirs[cand])
+                procs[cand] = (start_service(csd), csd.rpc_port)
+            except Exception as exc:  # noqa: BLE001 - a candidate that cannot start is dropped
+                errors.append(f"{cand.label}: {exc}")
+
+        threads = [threading.Thread(target=start, args=(c,)) for c in cands]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        live = [c for c in cands if c in procs]
+        if not live:
+            raise RuntimeError("no serving candidate started: " + "; ".join(errors)[:2000])
+        samples: dict[ServingCandidate, list[Sample]] = {c: [] for c in live}
+        for c in live:
+            _probe(procs[c][1], payload, clients, 0.5)  # warm
+        for _ in range(rounds):
+            for c in live:
+                samples[c].append(_probe(procs[c][1], payload, clients, window_s))
+    finally:
+        stoppers = [threading.Thread(target=stop_service, args=(proc,))
+                    for proc, _ in procs.values()]
+        for t in stoppers:  # all drain at once
+            t.start()
+        for t in stoppers:
+            t.join()
+        shutil.rmtree(work, ignore_errors=True)
+    chosen, reason = decide(samples, latency_bound_ms=latency_bound_ms)
+    return SweepResult(chosen, samples, reason)

@@ -1,0 +1,96 @@
+"""The serving configuration chosen by measurement: the decision rule on given samples, the
+config.yml edit, and a real short sweep inside `scaffold new --sweep` on a small model."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import yaml
+from scaffold_helpers import scaffold
+
+from generator.runtime.config import load_pipeline_config
+from generator.scaffold.serving_sweep import (
+    Sample,
+    ServingCandidate,
+    SweepResult,
+    candidates,
+    decide,
+    write_choice,
+)
+
+BASE, TWO, TWO_B4 = ServingCandidate(1, 2, 1), ServingCandidate(2, 1, 1), ServingCandidate(2, 1, 4)
+
+
+def _runs(*ips: float, p50: float = 50.0, errors: int = 0) -> list[Sample]:
+    return [Sample(v, p50, errors) for v in ips]
+
+
+def test_candidates_share_the_cores_and_start_with_one_instance_on_all_of_them():
+    assert candidates(2) == [ServingCandidate(1, 2, 1), ServingCandidate(1, 2, 4),
+                             ServingCandidate(2, 1, 1), ServingCandidate(2, 1, 4)]
+    assert all(c.instances * c.threads <= 8 for c in candidates(8))
+    assert candidates(1) == [ServingCandidate(1, 1, 1), ServingCandidate(1, 1, 4)]
+
+
+def test_a_clear_margin_in_most_rounds_replaces_the_baseline():
+    chosen, reason = decide({BASE: _runs(100, 90, 110), TWO: _runs(150, 140, 160)},
+                            latency_bound_ms=1000)
+    assert chosen == TWO and "1.50x" in reason
+
+
+def test_noise_does_not_flip_the_choice():
+    # better in one round by 30 %, worse or equal in the others: the median ratio is < 1.1
+    chosen, reason = decide({BASE: _runs(100, 100, 100), TWO: _runs(130, 95, 104)},
+                            latency_bound_ms=1000)
+    assert chosen == BASE and "10%" in reason
+
+
+def test_the_latency_bound_and_errors_disqualify():
+    samples = {BASE: _runs(100, 100, 100), TWO: _runs(300, 300, 300, p50=2000),
+               TWO_B4: _runs(400, 400, 400, errors=1)}
+    assert decide(samples, latency_bound_ms=1000)[0] == BASE
+    assert decide(samples, latency_bound_ms=5000)[0] == TWO
+
+
+def test_a_later_candidate_must_beat_the_current_best_not_the_baseline():
+    samples = {BASE: _runs(100, 100, 100), TWO: _runs(200, 200, 200), TWO_B4: _runs(210, 205, 215)}
+    assert decide(samples, latency_bound_ms=1000)[0] == TWO
+
+
+def test_write_choice_sets_the_keys_with_the_figures_as_a_comment(tmp_path):
+    cfg = tmp_path / "config.yml"
+    cfg.write_text("rpc_port: 19000\nhttp_port: 19001\nop:\n  classification:\n"
+                   "    # threads\n    concurrency: 1\n    batch_size: 1\n"
+                   "    local_service_conf:\n      model_config: serving_server\n"
+                   "      thread_num: 2\n")
+    result = SweepResult(TWO_B4, {BASE: _runs(100), TWO_B4: _runs(180)}, "1.80x")
+    write_choice(cfg, "classification", result)
+    text = cfg.read_text()
+    assert "# serving configuration chosen by measurement" in text and "180.0 images/s" in text
+    op = load_pipeline_config(str(cfg))["op"]["classification"]
+    assert (op["concurrency"], op["batch_size"], op["worker_kind"]) == (2, 4, "auto")
+    assert op["local_service_conf"]["thread_num"] == 1
+
+
+@pytest.mark.slow
+def test_scaffold_new_sweep_writes_the_measured_choice(generated, tmp_path):
+    source, _, _ = generated("classification")
+    out = tmp_path / "svc"
+    res = scaffold("new", "--model-dir", str(source), "--output", str(out), "--no-vendor",
+                   "--backend", "paddle", "--sweep")
+    assert res.exit_code == 0, res.output
+    assert "serving: " in res.output and "images/s" in res.output
+    chosen = [ln for ln in res.output.splitlines() if ln.startswith("* ")
+              and "inst x" in ln]
+    assert len(chosen) == 1, res.output
+    conf = load_pipeline_config(str(out / "config.yml"))
+    op = conf["op"]["classification"]
+    picked = ServingCandidate(op["concurrency"], op["local_service_conf"]["thread_num"],
+                              op["batch_size"])
+    assert picked.label in chosen[0] and op["worker_kind"] == "auto"
+    assert picked in candidates(os.cpu_count() or 1)
+    text = (out / "config.yml").read_text()
+    assert "serving configuration chosen by measurement" in text
+    assert yaml.safe_load(text)["op"]["classification"]["worker_kind"] == "auto"
+    assert not list(tmp_path.glob(".sweep-*"))  # the probe folders are gone
