@@ -22,6 +22,7 @@ from generator.runtime.errors import (
     ErrorCode,
     RuntimeServingError,
     exit_with_error,
+    shorten,
 )
 from generator.runtime.executor.dag import DagExecutor
 from generator.runtime.inference.devices import DevicePolicy
@@ -153,7 +154,7 @@ class PipelineServer:
         if request.name and self._name and request.name != self._name:
             return error_response(ErrorCode.NO_SERVICE, (
                 f"{NAME_ERROR} This service is '{self._name}'; the request asked for "
-                f"'{request.name}' (POST /{self._name}/prediction)."))
+                f"'{shorten(request.name)}' (POST /{self._name}/prediction)."))
         if self._dag is None or not self._dag.ready:
             return error_response(ErrorCode.CLOSED_ERROR,
                                   "the service is not ready or is shutting down")

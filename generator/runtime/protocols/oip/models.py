@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from generator.runtime.errors import shorten
 from generator.runtime.proto import Request
 from generator.runtime.proto.tensors import ndarray_to_tensor, tensor_to_value
 from generator.runtime.protocols.oip.tensors import DATATYPES, TensorError, datatype_of
@@ -109,8 +110,8 @@ class ServiceModel:
                 try:
                     text = data.decode("utf-8")
                 except UnicodeDecodeError:
-                    raise OipError(INVALID, f"input '{name}': BYTES element is not UTF-8 text"
-                                   ) from None
+                    raise OipError(INVALID, f"input '{shorten(name)}': BYTES element is not "
+                                            "UTF-8 text") from None
             request.key.append(key)
             request.value.append(text)
 
@@ -122,8 +123,8 @@ class ServiceModel:
         names = [s.name for s in specs]
         for name in wanted or []:
             if name not in names:
-                raise OipError(INVALID, f"model '{self.name}' has no output '{name}'; "
-                                        f"outputs: {names}")
+                raise OipError(INVALID, f"model '{self.name}' has no output "
+                                        f"'{shorten(name)}'; outputs: {names}")
         out: dict[str, np.ndarray] = {}
         for spec in specs:
             if wanted and spec.name not in wanted:
@@ -209,15 +210,15 @@ class BareModel:
         """Feed `inputs` by name (the model's feed alias names); returns the fetch tensors."""
         specs = {s.name: s for s in self.inputs}
         missing = [n for n in specs if n not in inputs]
-        extra = [n for n in inputs if n not in specs]
+        extra = [shorten(n) for n in inputs if n not in specs][:8]
         if missing or extra:
             raise OipError(INVALID, f"model '{self.name}' takes inputs {list(specs)} "
                                     f"(missing: {missing}, unexpected: {extra})")
         outputs = [s.name for s in self.outputs]
         for name in wanted or []:
             if name not in outputs:
-                raise OipError(INVALID, f"model '{self.name}' has no output '{name}'; "
-                                        f"outputs: {outputs}")
+                raise OipError(INVALID, f"model '{self.name}' has no output "
+                                        f"'{shorten(name)}'; outputs: {outputs}")
         for name, array in inputs.items():
             if datatype_of(array) != specs[name].datatype:
                 raise OipError(INVALID, f"input '{name}' is {datatype_of(array)}; the model "
@@ -255,9 +256,11 @@ class ModelRegistry:
     def get(self, name: str, version: str = "") -> Any:
         model = self.models.get(name)
         if model is None:
-            raise OipError(NOT_FOUND, f"unknown model '{name}'; models: {sorted(self.models)}")
+            raise OipError(NOT_FOUND, f"unknown model '{shorten(name)}'; models: "
+                                      f"{sorted(self.models)}")
         if version not in ("", "1"):
-            raise OipError(NOT_FOUND, f"model '{name}' has only version 1, not '{version}'")
+            raise OipError(NOT_FOUND, f"model '{name}' has only version 1, not "
+                                      f"'{shorten(version)}'")
         return model
 
     def metadata(self, name: str, version: str = "") -> dict[str, Any]:
