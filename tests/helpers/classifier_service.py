@@ -14,9 +14,10 @@ from tests.helpers.tiny_models import save_conv_classifier, write_serving_server
 LABELS = ["cat", "dog", "ship", "tree"]
 
 
-def start_classifier_service(root: Path, name: str = "cls", top_k: int = 3) -> Any:
+def start_classifier_service(root: Path, name: str = "cls", top_k: int = 3, **conf: Any) -> Any:
     """Export the model under `root`, start the service and return the `PipelineServer`
-    (call `.stop()`); `server.model_dir` is the serving model folder."""
+    (call `.stop()`); `server.model_dir` is the serving model folder. `conf`: more config.yml
+    keys."""
     from generator.runtime import WebService
     from generator.service import ClassificationOp
 
@@ -41,7 +42,7 @@ def start_classifier_service(root: Path, name: str = "cls", top_k: int = 3) -> A
     svc.prepare_pipeline_config(yml_dict={
         "rpc_port": free_port(), "http_port": free_port(), "worker_num": 4,
         "op": {name: {"local_service_conf": {"model_config": str(root / "serving_server"),
-                                             "client_type": "local_predictor"}}}})
+                                             "client_type": "local_predictor"}}}, **conf})
     server = svc.start()
     server.model_dir = root / "serving_server"
     return server

@@ -18,7 +18,8 @@ import grpc
 from generator.runtime.errors import ErrorCode
 
 __all__ = [
-    "DEADLINE_EXCEEDED", "HEADERS_TOO_LARGE", "INTERNAL", "INVALID", "METHOD_NOT_ALLOWED", "NOT_FOUND", "OVERLOADED",
+    "DEADLINE_EXCEEDED", "HEADERS_TOO_LARGE", "INTERNAL", "INVALID", "METHOD_NOT_ALLOWED",
+    "MISDIRECTED", "NOT_FOUND", "OVERLOADED",
     "TOO_LARGE", "UNAVAILABLE", "URL_TOO_LONG", "Status", "for_error_code",
 ]
 
@@ -52,6 +53,8 @@ HEADERS_TOO_LARGE = Status(431, grpc.StatusCode.RESOURCE_EXHAUSTED)
 #: the gRPC admission guard's refusal of a non-pipeline call (pipeline calls get err_no 8001)
 OVERLOADED = Status(429, grpc.StatusCode.RESOURCE_EXHAUSTED)
 UNAVAILABLE = Status(503, grpc.StatusCode.UNAVAILABLE)
+#: a loopback-bound service asked for another `Host` name (DNS rebinding; `http.host`)
+MISDIRECTED = Status(421, grpc.StatusCode.PERMISSION_DENIED)
 INTERNAL = Status(500, grpc.StatusCode.INTERNAL)
 
 #: `err_no` -> status on protocols without `err_no`; any other non-zero `err_no` is INTERNAL.
