@@ -129,3 +129,7 @@ def shorten(value: object, limit: int = QUOTE_LIMIT) -> str:
 def cap_message(message: str) -> str:
     """An error message cut to `MESSAGE_LIMIT` characters: the last guard of every answer."""
     return short_text(message, MESSAGE_LIMIT)
+
+
+class OverloadedError(RuntimeServingError):
+    """No Op copy is free within the bound (`dag.channel_size`) or the request deadline."""

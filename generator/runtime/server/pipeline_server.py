@@ -217,9 +217,13 @@ class PipelineServer:
         from generator import __version__
         from generator.runtime.protocols.oip.models import build_registry
 
+        dag = self._dag
         return build_registry(self._name or "default",
                               lambda request: self._inference(request, None, "oip"), self._ready,
-                              self._dag.ops if self._dag is not None else [], __version__)
+                              dag.ops if dag is not None else [], __version__,
+                              dag.copy_runner if dag is not None else None,
+                              self.config["dag"]["channel_size"],
+                              dag.request_timeout_s if dag is not None else 30.0)
 
     def _start_tracer(self, interval_s: int) -> None:
         if interval_s < 1:
@@ -248,6 +252,8 @@ class PipelineServer:
         if done is not None:
             done.wait(max(0.1, deadline - time.monotonic()))
         self._tracer_stop.set()
+        for model in (self.models.models.values() if self.models is not None else ()):
+            getattr(model, "close", lambda: None)()
         if self._dag is not None:
             self._dag.stop(max(1.0, deadline - time.monotonic()))
         self._stopped.set()
