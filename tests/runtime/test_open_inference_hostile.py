@@ -194,3 +194,14 @@ def test_grpc_error_quoting_a_long_name_is_short_and_not_found(server) -> None:
         assert caught.value.status() == "StatusCode.NOT_FOUND", caught.value
     finally:
         client.close()
+
+
+def test_paddle_serving_protocol_errors_quoting_input_are_short(server) -> None:
+    base = f"http://127.0.0.1:{server.http_port}"
+    reply = requests.post(f"{base}/cls/prediction", data=json.dumps({"logid": "x" * 20000}),
+                          timeout=30)
+    assert reply.status_code == 400 and len(reply.json()["message"]) <= 1100, reply.text[:200]
+    other = "n" * 20000
+    reply = requests.post(f"{base}/{other}/prediction", json={"key": [], "value": []},
+                          timeout=30)
+    assert reply.json()["err_no"] == 3002 and len(reply.json()["err_msg"]) < 500
