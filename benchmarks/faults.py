@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import base64
 import concurrent.futures
+import json
 import os
 import signal
 import socket
@@ -253,15 +254,15 @@ def case_build_dag_each_worker(root: Path) -> None:
         svc.kill()
 
 
-def _classifier(root: Path) -> Service:
+def _classifier(root: Path, size: int = 224, conf: dict | None = None) -> Service:
     from tests.helpers.tiny_models import save_conv_classifier, write_serving_server
 
-    svc = Service(root, CLS_SERVICE, {}, name="cls")
-    model = save_conv_classifier(svc.dir / "serving_server", num_classes=4, image_size=224)
+    svc = Service(root, CLS_SERVICE, conf or {}, name="cls")
+    model = save_conv_classifier(svc.dir / "serving_server", num_classes=4, image_size=size)
     write_serving_server(model, fetch_alias_names=["scores"])
     cfg = {"mode": "paddle", "arch": "TinyNet", "task": "classification",
            "Preprocess": [{"type": "ResizeImage", "resize_short": 256},
-                          {"type": "CropImage", "size": 224},
+                          {"type": "CropImage", "size": size},
                           {"type": "NormalizeImage", "scale": 1 / 255, "mean": [0.485, 0.456, 0.406],
                            "std": [0.229, 0.224, 0.225], "order": ""},
                           {"type": "ToCHWImage"}],
@@ -447,6 +448,75 @@ def case_connections(root: Path) -> None:
         svc.kill()
 
 
+def _bare_model_burst(svc: Service, protocol: str, calls: int, x: np.ndarray) -> dict:
+    """`calls` concurrent ModelInfer calls on `cls-model`: counts by answer, slowest answer."""
+    import asyncio
+
+    import grpc
+    from tritonclient.grpc import service_pb2, service_pb2_grpc
+
+    started = time.monotonic()
+    if protocol == "grpc":
+        request = service_pb2.ModelInferRequest(model_name="cls-model")
+        request.inputs.add(name="x", datatype="FP32", shape=list(x.shape))
+        request.raw_input_contents.append(x.tobytes())
+        with grpc.insecure_channel(f"127.0.0.1:{svc.rpc}") as channel:
+            infer = service_pb2_grpc.GRPCInferenceServiceStub(channel).ModelInfer
+            futures = [infer.future(request, timeout=120) for _ in range(calls)]
+            codes = []
+            for future in futures:
+                try:
+                    future.result()
+                    codes.append("OK")
+                except grpc.RpcError as exc:  # which refusal: the guard's, or gRPC's own
+                    codes.append(f"{exc.code().name} ({exc.details()[:24]}...)")
+    else:
+        import aiohttp
+
+        head = json.dumps({"inputs": [{"name": "x", "datatype": "FP32", "shape": list(x.shape),
+                                       "parameters": {"binary_data_size": x.nbytes}}]}).encode()
+        body = head + x.tobytes()
+        headers = {"Inference-Header-Content-Length": str(len(head))}
+
+        async def burst() -> list[str]:
+            limits = aiohttp.TCPConnector(limit=calls)
+            async with aiohttp.ClientSession(connector=limits) as session:
+                async def one() -> str:
+                    try:
+                        async with session.post(svc.url("/v2/models/cls-model/infer"), data=body,
+                                                headers=headers,
+                                                timeout=aiohttp.ClientTimeout(120)) as reply:
+                            await reply.read()
+                            return str(reply.status)
+                    except aiohttp.ClientError as exc:
+                        return type(exc).__name__
+                return await asyncio.gather(*(one() for _ in range(calls)))
+
+        codes = asyncio.run(burst())
+    counts = {code: codes.count(code) for code in sorted(set(codes))}
+    return {"counts": counts, "took": time.monotonic() - started}
+
+
+def case_bare_model_load(root: Path) -> None:
+    svc = _classifier(root, size=128, conf={"http_max_connections": 1200})
+    try:
+        x = np.random.default_rng(0).standard_normal((1, 3, 128, 128)).astype(np.float32)
+        _bare_model_burst(svc, "grpc", 1, x)
+        _bare_model_burst(svc, "http", 1, x)
+        idle = svc.status("VmRSS") / 1024
+        figures = []
+        for protocol in ("grpc", "grpc", "http", "http"):
+            got = _bare_model_burst(svc, protocol, 1000, x)
+            time.sleep(1)
+            figures.append(f"{protocol}: {got['counts']} in {got['took']:.1f} s, RSS "
+                           f"{svc.status('VmRSS') / 1024:.0f} MB")
+        report("1000 concurrent ModelInfer on {name}-model, 4 bursts",
+               f"idle RSS {idle:.0f} MB; " + "; ".join(figures)
+               + f"; threads {svc.status('Threads')}")
+    finally:
+        svc.kill()
+
+
 def _closed(s: socket.socket) -> bool:
     s.setblocking(False)
     try:
@@ -460,7 +530,7 @@ def _closed(s: socket.socket) -> bool:
 
 CASES = [case_kill_idle_process_worker, case_kill_busy_process_worker, case_build_dag_each_worker,
          case_images, case_sigterm_grpc, case_overload, case_counted, case_big_value,
-         case_truncated_model, case_connections]
+         case_truncated_model, case_connections, case_bare_model_load]
 
 
 def main() -> None:

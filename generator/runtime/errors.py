@@ -113,3 +113,23 @@ def exit_with_error(exc: RuntimeServingError, stage: str) -> NoReturn:
     """Print `error: stage: exc` to stderr and exit 1."""
     print(f"error: {stage}: {exc}", file=sys.stderr, flush=True)
     raise SystemExit(1)
+
+
+#: the longest piece of a client's input quoted in an error message, and the longest message
+QUOTE_LIMIT, MESSAGE_LIMIT = 64, 1024
+
+
+def shorten(value: object, limit: int = QUOTE_LIMIT) -> str:
+    """`value` as text for an error message, cut to `limit` characters (`short_text`), so a
+    message quoting client input stays short on every protocol (gRPC clients refuse trailers
+    over 16 KiB)."""
+    return short_text(str(value), limit)
+
+
+def cap_message(message: str) -> str:
+    """An error message cut to `MESSAGE_LIMIT` characters: the last guard of every answer."""
+    return short_text(message, MESSAGE_LIMIT)
+
+
+class OverloadedError(RuntimeServingError):
+    """No Op copy is free within the bound (`dag.channel_size`) or the request deadline."""

@@ -14,9 +14,12 @@ from tests.helpers.tiny_models import save_conv_classifier, write_serving_server
 LABELS = ["cat", "dog", "ship", "tree"]
 
 
-def start_classifier_service(root: Path, name: str = "cls", top_k: int = 3) -> Any:
+def start_classifier_service(root: Path, name: str = "cls", top_k: int = 3,
+                             op_class: type | None = None, **conf: Any) -> Any:
     """Export the model under `root`, start the service and return the `PipelineServer`
-    (call `.stop()`); `server.model_dir` is the serving model folder."""
+    (call `.stop()`); `server.model_dir` is the serving model folder. `op_class`: a subclass
+    of ClassificationOp to serve instead; `conf`: more config.yml keys (`op` is merged into
+    the model Op's)."""
     from generator.runtime import WebService
     from generator.service import ClassificationOp
 
@@ -34,14 +37,15 @@ def start_classifier_service(root: Path, name: str = "cls", top_k: int = 3) -> A
 
     class Svc(WebService):
         def get_pipeline_response(self, read_op):
-            return ClassificationOp(name=name, input_ops=[read_op], top_k=top_k,
-                                    deploy_config=root / "infer_cfg.yml")
+            return (op_class or ClassificationOp)(name=name, input_ops=[read_op], top_k=top_k,
+                                                  deploy_config=root / "infer_cfg.yml")
 
     svc = Svc(name=name)
+    op_conf = {"local_service_conf": {"model_config": str(root / "serving_server"),
+                                      "client_type": "local_predictor"}, **conf.pop("op", {})}
     svc.prepare_pipeline_config(yml_dict={
         "rpc_port": free_port(), "http_port": free_port(), "worker_num": 4,
-        "op": {name: {"local_service_conf": {"model_config": str(root / "serving_server"),
-                                             "client_type": "local_predictor"}}}})
+        "op": {name: op_conf}, **conf})
     server = svc.start()
     server.model_dir = root / "serving_server"
     return server

@@ -59,7 +59,7 @@ def exchange(port: int, data: bytes, wait: float = 5.0) -> tuple[int, dict, byte
 
 
 def post(body: bytes, extra: bytes = b"") -> bytes:
-    return (b"POST /svc/prediction HTTP/1.1\r\nHost: x\r\n" + extra
+    return (b"POST /svc/prediction HTTP/1.1\r\nHost: 127.0.0.1\r\n" + extra
             + b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
 
 
@@ -90,15 +90,15 @@ def test_malformed_json_gets_400_json(gateway: HttpGateway, body: bytes, needle:
     "raw",
     [
         # chunk size -5
-        b"POST /svc/prediction HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n-5\r\nabc\r\n",
+        b"POST /svc/prediction HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n-5\r\nabc\r\n",
         # two different Content-Length headers
-        b"POST /svc/prediction HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nContent-Length: 3\r\n"
+        b"POST /svc/prediction HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 2\r\nContent-Length: 3\r\n"
         b"\r\n{}x",
         # a Transfer-Encoding that is not chunked
-        b"POST /svc/prediction HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: xchunked\r\n\r\n2\r\n{}\r\n"
+        b"POST /svc/prediction HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: xchunked\r\n\r\n2\r\n{}\r\n"
         b"0\r\n\r\n",
-        b"POST /svc/prediction HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n",
-        b"POST /svc/prediction HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n"
+        b"POST /svc/prediction HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: -5\r\n\r\n",
+        b"POST /svc/prediction HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 2\r\n"
         b"Transfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n",
         b"GARBAGE\r\n\r\n",
         b"GET / HTTP/1.1\r\nBad Header\r\n\r\n",
@@ -113,7 +113,7 @@ def test_malformed_framing_gets_400_json(gateway: HttpGateway, raw: bytes) -> No
 
 
 def test_oversized_headers_get_431(gateway: HttpGateway) -> None:
-    raw = b"GET /health/live HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 10000 + b"\r\n\r\n"
+    raw = b"GET /health/live HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: " + b"a" * 10000 + b"\r\n\r\n"
     status, headers, body = exchange(gateway.port, raw)
     assert_json_error(status, headers, body, 431)
 
@@ -127,8 +127,8 @@ def test_head_on_health_is_200_without_body(gateway: HttpGateway) -> None:
     ("partial", "what"),
     [
         (b"", "headers"),
-        (b"POST /svc/prediction HTTP/1.1\r\nHost: x\r\n", "headers"),
-        (b"POST /svc/prediction HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{", "body"),
+        (b"POST /svc/prediction HTTP/1.1\r\nHost: 127.0.0.1\r\n", "headers"),
+        (b"POST /svc/prediction HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\n{", "body"),
     ],
 )
 def test_slow_requests_get_408(gateway: HttpGateway, partial: bytes, what: str) -> None:
@@ -162,7 +162,7 @@ def test_stop_does_not_wait_for_idle_or_half_sent_requests() -> None:
     gw = HttpGateway(echo, host="127.0.0.1", port=0, limits=limits)
     gw.start()
     slow_head = socket.create_connection(("127.0.0.1", gw.port))
-    slow_head.sendall(b"POST /svc/prediction HTTP/1.1\r\nHost: x\r\n")
+    slow_head.sendall(b"POST /svc/prediction HTTP/1.1\r\nHost: 127.0.0.1\r\n")
     slow_body = socket.create_connection(("127.0.0.1", gw.port))
     slow_body.sendall(b"POST /svc/prediction HTTP/1.1\r\nContent-Length: 50\r\n\r\n{")
     idle = socket.create_connection(("127.0.0.1", gw.port))
@@ -253,7 +253,7 @@ def test_sigterm_drains_without_waiting_for_idle_or_slow_clients(tmp_path) -> No
          "http_header_timeout_s": 60, "http_body_timeout_s": 60}))
     proc = start_service(["svc.py", "config.yml"], tmp_path, http)
     clients = [socket.create_connection(("127.0.0.1", http)) for _ in range(3)]
-    clients[1].sendall(b"POST /echo/prediction HTTP/1.1\r\nHost: x\r\n")  # headers drip
+    clients[1].sendall(b"POST /echo/prediction HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # headers drip
     clients[2].sendall(b"POST /echo/prediction HTTP/1.1\r\nContent-Length: 9\r\n\r\n{")  # body
     time.sleep(0.3)
     start = time.monotonic()

@@ -171,7 +171,7 @@ PIXELS = ("(() => { const c = document.getElementById('canvas').getContext('2d')
           " [...c.getImageData(x, y, 1, 1).data.slice(0, 3)]); })()")
 
 
-def _fixed_result_service(task: str, result: str):
+def _fixed_result_service(task: str, result: str, name: str = "fixed"):
     """A service whose Op answers `result` for key `image` whatever the image (no model), so
     the page's drawing of that task is checked on known numbers."""
     from generator.runtime import Op, WebService
@@ -186,7 +186,7 @@ def _fixed_result_service(task: str, result: str):
         def get_pipeline_response(self, read_op):
             return Fixed(name="fixed", input_ops=[read_op])
 
-    svc = Svc(name="fixed")
+    svc = Svc(name=name)
     svc.prepare_pipeline_config(yml_dict={"rpc_port": free_port(), "http_port": free_port()})
     return svc.start()
 
@@ -234,3 +234,43 @@ def test_try_page_draws_boxes_and_masks_in_chromium(chromium, task) -> None:
         assert got["status"].startswith("classes in the mask: 1")
         np.testing.assert_allclose(inside, 0.45 * original[10, 10] + 0.55 * np.array(
             [60, 180, 75]), atol=12)  # class 1's colour over the image
+
+
+MARKUP = "<img src=x onerror=window.pwned=1>"
+INJECTED = ("[document.querySelectorAll('img').length, typeof window.pwned,"
+            " document.getElementById('svc').textContent,"
+            " [...document.querySelectorAll('#result td')].map(c => c.textContent)]")
+
+
+def test_pages_show_markup_in_names_and_results_as_text_in_chromium(chromium) -> None:
+    """Service-provided text (the service's name, a result's label) is inserted as text: no
+    element is made from it on the try page or on /docs (which quotes the name)."""
+    result = json.dumps([{"category_id": 0, "label": MARKUP, "score": 0.5,
+                          "bbox": [1.0, 1.0, 9.0, 9.0]}])
+    server = _fixed_result_service("detection", result, name=f"x{MARKUP}")
+    try:
+        got = asyncio.run(_drive(chromium, f"http://127.0.0.1:{server.http_port}", INJECTED))
+        docs = asyncio.run(_docs_text(chromium, f"http://127.0.0.1:{server.http_port}"))
+    finally:
+        server.stop(2)
+    assert got["state"] == "done", got["status"]
+    images, pwned, name, cells = got["probe"]
+    assert (images, pwned, name) == (0, "undefined", f"x{MARKUP}")
+    assert cells[0] == MARKUP
+    assert docs["images"] == 0 and f"x{MARKUP}" in docs["desc"] and docs["code"] >= 1
+
+
+async def _docs_text(devtools_port: int, base: str) -> dict:
+    import aiohttp
+
+    async with aiohttp.ClientSession() as session:
+        targets = await (await session.get(f"http://127.0.0.1:{devtools_port}/json/list")).json()
+        target = next(t for t in targets if t["type"] == "page")
+        async with session.ws_connect(target["webSocketDebuggerUrl"], max_msg_size=0) as ws:
+            tools = DevTools(ws)
+            await tools.call("Page.enable")
+            await tools.call("Page.navigate", url=f"{base}/docs")
+            await tools.wait_for("document.querySelectorAll('details.op').length")
+            return {"images": await tools.evaluate("document.querySelectorAll('img').length"),
+                    "desc": await tools.evaluate("document.getElementById('desc').textContent"),
+                    "code": await tools.evaluate("document.querySelectorAll('#desc code').length")}

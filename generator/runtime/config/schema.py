@@ -87,7 +87,8 @@ TOP_KEYS: tuple[Key, ...] = (
     Key("http_host", "str", "0.0.0.0", "Address the HTTP server binds.", extension=True),
     Key("rpc_host", "str", "[::]", "Address the gRPC server binds.", extension=True),
     Key("http_max_connections", "int", 1000,
-        "Open HTTP connections at most; one more is answered 503 and closed.",
+        "Open HTTP connections at most; one more closes the longest-idle one, or else may "
+        "only ask for health and metrics (16 such), or else is answered 503 and closed.",
         minimum=1, extension=True),
     Key("http_header_timeout_s", "number", 15,
         "Seconds a client has to send a request's line and headers (then 408).",

@@ -177,6 +177,15 @@ class DagExecutor:
             pool.stop(timeout)
         self._fanout.shutdown(wait=False)
 
+    def copy_runner(self, op_name: str) -> Callable[[Callable[[Any], Any]], Any] | None:
+        """`run(fn)`: `fn(predictor)` on one of the Op's copies, within its bounds (see
+        `ThreadWorkers.run_on_copy`); None when the copies are out of reach here (process
+        mode, auto-batching)."""
+        pool = self._pools[op_name]
+        if isinstance(pool, ThreadWorkers) and pool.runs_copies_here:
+            return pool.run_on_copy
+        return None
+
     # ----------------------------------------------------------------- flow
     def _finish(self, data_id: int, result: ChannelData) -> None:
         with self._lock:

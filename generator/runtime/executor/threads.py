@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from generator.runtime.errors import OverloadedError
 from generator.runtime.executor.base import (
     _STOP,
     Emit,
@@ -122,21 +123,54 @@ class ThreadWorkers:
         except queue.Full:
             return False
 
-    def _run_inline(self, item: Item) -> bool:
+    def _take(self) -> Op | None:
+        """A free Op copy: at once, or after waiting at most `wait_s` while fewer than
+        `channel_size` callers wait (0: no bound); None when there is none."""
         try:
-            worker = self._free.get_nowait()
+            return self._free.get_nowait()
         except queue.Empty:
+            pass
+        with self._waiting_lock:
+            if self._channel_size and self._waiting >= self._channel_size:
+                return None
+            self._waiting += 1
+        try:
+            return self._free.get(timeout=self.wait_s)
+        except queue.Empty:
+            return None
+        finally:
             with self._waiting_lock:
-                if self._channel_size and self._waiting >= self._channel_size:
-                    return False
-                self._waiting += 1
-            try:
-                worker = self._free.get(timeout=self.wait_s)
-            except queue.Empty:
-                return False
-            finally:
-                with self._waiting_lock:
-                    self._waiting -= 1
+                self._waiting -= 1
+
+    @property
+    def runs_copies_here(self) -> bool:
+        """True when `run_on_copy` works (thread mode with `batch_size` 1)."""
+        return self._inline
+
+    def run_on_copy(self, fn: Callable[[Any], Any]) -> Any:
+        """`fn(predictor)` on a free Op copy's predictor, in the Op's runner threads, within the
+        pipeline's bounds (so the bare model of the Open Inference Protocol adds no thread or
+        predictor of its own). Raises OverloadedError when no copy is free in time, and
+        concurrent.futures.TimeoutError when `fn` runs past `wait_s`."""
+        worker = self._take() if self._inline else None
+        if worker is None:
+            raise OverloadedError(
+                f"server overloaded: every copy of Op '{self.op.name}' is busy and "
+                f"{'dag.channel_size' if self._channel_size else 'the request deadline'} "
+                "is reached; retry later, or raise the Op's concurrency in config.yml")
+        try:
+            future = self._runners.submit(fn, worker.client)
+        except RuntimeError:  # the pool is shut down: the service is stopping
+            self._free.put(worker)
+            raise OverloadedError("the service is shutting down") from None
+        future.add_done_callback(lambda _: self._free.put(worker))
+        return future.result(timeout=self.wait_s)
+
+    def _run_inline(self, item: Item) -> bool:
+        worker = self._take()
+        if worker is None:
+            return False
+
         def done(future: concurrent.futures.Future) -> None:
             self._free.put(worker)  # also when a hung hook returns after the deadline
 

@@ -18,8 +18,9 @@ import grpc
 from generator.runtime.errors import ErrorCode
 
 __all__ = [
-    "DEADLINE_EXCEEDED", "HEADERS_TOO_LARGE", "INTERNAL", "INVALID", "METHOD_NOT_ALLOWED", "NOT_FOUND", "OVERLOADED",
-    "TOO_LARGE", "UNAVAILABLE", "URL_TOO_LONG", "Status", "for_error_code",
+    "DEADLINE_EXCEEDED", "HEADERS_TOO_LARGE", "INTERNAL", "INVALID", "METHOD_NOT_ALLOWED",
+    "MISDIRECTED", "NOT_FOUND", "OVERLOADED", "TIMED_OUT", "TOO_LARGE", "UNAVAILABLE",
+    "URL_TOO_LONG", "Status", "for_error_code",
 ]
 
 
@@ -49,9 +50,14 @@ DEADLINE_EXCEEDED = Status(408, grpc.StatusCode.DEADLINE_EXCEEDED)
 TOO_LARGE = Status(413, grpc.StatusCode.RESOURCE_EXHAUSTED)
 URL_TOO_LONG = Status(414, grpc.StatusCode.RESOURCE_EXHAUSTED)
 HEADERS_TOO_LARGE = Status(431, grpc.StatusCode.RESOURCE_EXHAUSTED)
-#: the gRPC admission guard's refusal of a non-pipeline call (pipeline calls get err_no 8001)
-OVERLOADED = Status(429, grpc.StatusCode.RESOURCE_EXHAUSTED)
+#: refused at once for overload: the gRPC admission guard's refusal of a non-pipeline call
+#: (pipeline calls get err_no 8001), the bare model's Op busy past `dag.channel_size`
+OVERLOADED = Status(503, grpc.StatusCode.RESOURCE_EXHAUSTED)
+#: accepted, but no answer within the request deadline (`request_timeout_s`)
+TIMED_OUT = Status(504, grpc.StatusCode.DEADLINE_EXCEEDED)
 UNAVAILABLE = Status(503, grpc.StatusCode.UNAVAILABLE)
+#: a loopback-bound service asked for another `Host` name (DNS rebinding; `http.host`)
+MISDIRECTED = Status(421, grpc.StatusCode.PERMISSION_DENIED)
 INTERNAL = Status(500, grpc.StatusCode.INTERNAL)
 
 #: `err_no` -> status on protocols without `err_no`; any other non-zero `err_no` is INTERNAL.
@@ -59,6 +65,8 @@ _BY_ERROR_CODE: dict[int, Status] = {
     ErrorCode.CLOSED_ERROR: UNAVAILABLE,
     ErrorCode.NO_SERVICE: INVALID,
     ErrorCode.INPUT_PARAMS_ERROR: INVALID,
+    ErrorCode.OVERLOADED: OVERLOADED,
+    ErrorCode.TIMEOUT: TIMED_OUT,
 }
 
 

@@ -39,10 +39,13 @@ def build_grpc(conf: Mapping[str, Any], inference: Callable, models: Any, metric
                ("grpc.so_reuseport", 1 if reuse_port else 0)]
     rpcs = conf["max_concurrent_rpcs"] or default_limit(conf["worker_num"],
                                                         conf["dag"]["channel_size"])
+    # past rpcs + REFUSAL_THREADS calls, gRPC itself refuses (RESOURCE_EXHAUSTED) instead of
+    # queueing them in the pool (each with its request message)
     server = grpc.server(
         concurrent.futures.ThreadPoolExecutor(max_workers=rpcs + REFUSAL_THREADS,
                                               thread_name_prefix="grpc"),
-        interceptors=[GrpcGuard(rpcs, metrics)], options=options)
+        interceptors=[GrpcGuard(rpcs, metrics)], options=options,
+        maximum_concurrent_rpcs=rpcs + REFUSAL_THREADS)
     server.add_generic_rpc_handlers((pipeline_service_handler(inference),))
     server.add_generic_rpc_handlers((OipGrpcService(models).handler(),))
     return server

@@ -23,6 +23,7 @@ from generator.runtime.errors import (
     ErrorCode,
     RuntimeServingError,
     exit_with_error,
+    shorten,
 )
 from generator.runtime.executor.dag import DagExecutor
 from generator.runtime.inference.devices import DevicePolicy
@@ -156,7 +157,7 @@ class PipelineServer:
         if request.name and self._name and request.name != self._name:
             return error_response(ErrorCode.NO_SERVICE, (
                 f"{NAME_ERROR} This service is '{self._name}'; the request asked for "
-                f"'{request.name}' (POST /{self._name}/prediction)."))
+                f"'{shorten(request.name)}' (POST /{self._name}/prediction)."))
         if self._dag is None or not self._dag.ready:
             return error_response(ErrorCode.CLOSED_ERROR,
                                   "the service is not ready or is shutting down")
@@ -226,9 +227,13 @@ class PipelineServer:
         from generator import __version__
         from generator.runtime.protocols.oip.models import build_registry
 
+        dag = self._dag
         return build_registry(self._name or "default",
                               lambda request: self._inference(request, None, "oip"), self._ready,
-                              self._dag.ops if self._dag is not None else [], __version__)
+                              dag.ops if dag is not None else [], __version__,
+                              dag.copy_runner if dag is not None else None,
+                              self.config["dag"]["channel_size"],
+                              dag.request_timeout_s if dag is not None else 30.0)
 
     def _start_tracer(self, interval_s: int) -> None:
         if interval_s < 1:
@@ -257,6 +262,8 @@ class PipelineServer:
         if done is not None:
             done.wait(max(0.1, deadline - time.monotonic()))
         self._tracer_stop.set()
+        for model in (self.models.models.values() if self.models is not None else ()):
+            getattr(model, "close", lambda: None)()
         if self._dag is not None:
             self._dag.stop(max(1.0, deadline - time.monotonic()))
         self._stopped.set()

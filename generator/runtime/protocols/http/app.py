@@ -25,6 +25,7 @@ from typing import Any, Protocol
 from urllib.parse import unquote
 
 from generator.runtime.protocols import status as st
+from generator.runtime.protocols.http.host import refusal
 from generator.runtime.protocols.http.pipeline_json import (
     JsonMappingError,
     error_json,
@@ -40,8 +41,8 @@ _MIB = 1 << 20
 #: a body over the limit but under this size is read and dropped, so the connection stays usable
 DRAIN_LIMIT = 64 * _MIB
 
-#: A GET route: returns (HTTP status, content type, body).
-GetRoute = Callable[[], tuple[int, str, bytes]]
+#: A GET route: returns (HTTP status, content type, body[, extra headers]).
+GetRoute = Callable[[], tuple]
 
 
 @dataclass
@@ -111,6 +112,9 @@ class GatewayApp:
         self.stopping = False
         #: called with every answer's HTTP status (set by HttpGateway; None: not counted)
         self.observe: Callable[[int | str], None] | None = None
+        #: (Host header -> may it be served, the bind address) for a loopback-bound service
+        #: (set by HttpGateway, see `http_host`; None: every Host is served)
+        self.host_check: tuple[Callable[[str | None], bool], str] | None = None
         self._busy = 0  # requests being handled (inline or in the pool)
         self._recent_s = float("inf")  # smoothed handler run time; unknown until measured
 
@@ -120,7 +124,12 @@ class GatewayApp:
             return
         method = scope["method"]
         path, segments = split_path(scope.get("raw_path") or scope["path"].encode())
-        response = await self._respond(scope, receive, method, path, segments)
+        host = _header(scope, b"host")
+        if self.host_check is not None and not self.host_check[0](host):
+            response = error_response(st.MISDIRECTED, refusal(host or "", self.host_check[1]))
+            response.headers.append(("Connection", "close"))
+        else:
+            response = await self._respond(scope, receive, method, path, segments)
         await self._send(send, response)
         if self.observe is not None:
             self.observe(response.status)
@@ -177,12 +186,12 @@ class GatewayApp:
 
     def _get(self, route: GetRoute, path: str) -> HttpResponse:
         try:
-            status, content_type, body = route()
+            status, content_type, body, *extra = route()
         except Exception as exc:
             _LOGGER.exception("GET %s route failed", path)
             return HttpResponse(st.INTERNAL.http, f"GET {path} failed: {type(exc).__name__}: {exc}\n".encode(),
                                 TEXT)
-        return HttpResponse(status, body, content_type)
+        return HttpResponse(status, body, content_type, list(extra[0]) if extra else [])
 
     def _predict(self, name: str, method: str, body: bytes) -> HttpResponse:
         try:

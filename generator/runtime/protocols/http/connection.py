@@ -6,7 +6,11 @@ connection. It has no deadline for a request's headers or body, no cap on header
 open connections, and answers parse errors in plain text, so this subclass adds, per
 connection:
 
-* a cap on open connections: one over `max_connections` is answered 503 and closed;
+* a cap on open connections that one client cannot use to lock others out: a connection over
+  `max_connections` first closes the longest-idle connection (no request in progress for
+  `IDLE_GRACE_S` or more: a client that just connected has time to send); when
+  none is idle it may still ask for health and metrics (`PROBE_PATHS`) on one of
+  `probe_connections` reserved ones; otherwise it is answered 503 and closed;
 * a deadline for a request's headers (from the connection's first byte, or the request's), and
   another for its body (from the end of the headers): 408 and close when either passes;
 * a cap on the request line plus headers (431);
@@ -27,6 +31,12 @@ from generator.runtime.config.schema import TOP_KEYS
 from generator.runtime.protocols import status as st
 from generator.runtime.protocols.http.pipeline_json import error_json
 
+#: a connection with no request in progress for this long may be closed to make room
+IDLE_GRACE_S = 1.0
+#: what the connections reserved for probes may ask for (GET, any query string)
+PROBE_PATHS = frozenset({b"/health/live", b"/health/ready", b"/metrics", b"/v2/health/live",
+                         b"/v2/health/ready"})
+
 
 def _default(name: str) -> Any:
     return field(default=next(key.default for key in TOP_KEYS if key.name == name))
@@ -42,6 +52,8 @@ class Limits:
     header_timeout_s: float = _default("http_header_timeout_s")
     body_timeout_s: float = _default("http_body_timeout_s")
     max_header_bytes: int = 64 << 10
+    #: connections past `max_connections` that may only ask for `PROBE_PATHS`
+    probe_connections: int = 16
 
 
 class LimitedHttpToolsProtocol(HttpToolsProtocol):
@@ -59,17 +71,42 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self._receiving = False  # between a request's first byte and its last
         self._rejected = False
         self._too_large: tuple[st.Status, str] | None = None
+        self._probes_only = False  # on a connection reserved for health and metrics
+        self._idle_since = 0.0
 
     # -- connection ---------------------------------------------------------------------------
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        if len(self.connections) > self.limits.max_connections:
-            self._rejected = True
-            self._send_error(st.UNAVAILABLE,
-                             f"too many open connections (limit {self.limits.max_connections}); "
-                             "retry later")
-            return
+        self._idle_since = self.loop.time()
+        cap = self.limits.max_connections
+        if len(self.connections) > cap and not self._close_longest_idle():
+            if len(self.connections) > cap + self.limits.probe_connections:
+                self._rejected = True
+                self._send_error(st.UNAVAILABLE, self._full())
+                return
+            self._probes_only = True
         self._arm(self.limits.header_timeout_s, "headers")
+
+    def _full(self) -> str:
+        return (f"too many open connections (limit {self.limits.max_connections}, http_max_"
+                "connections in config.yml), none of them idle; retry later")
+
+    def _idle(self) -> bool:
+        return (not self._receiving and not self._rejected and not self.transport.is_closing()
+                and (self.cycle is None or self.cycle.response_complete)
+                and self.loop.time() - self._idle_since >= IDLE_GRACE_S)
+
+    def _close_longest_idle(self) -> bool:
+        """Close the connection idle for longest (not this one); False when none is idle."""
+        idle = [c for c in self.connections
+                if c is not self and isinstance(c, LimitedHttpToolsProtocol) and c._idle()]
+        if not idle:
+            return False
+        oldest = min(idle, key=lambda c: c._idle_since)
+        oldest._disarm()
+        oldest.transport.close()
+        self.connections.discard(oldest)
+        return True
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
@@ -93,6 +130,9 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
 
     def on_url(self, url: bytes) -> None:
         self._count_header(len(url), st.URL_TOO_LONG, "request URL")
+        if self._probes_only and url.split(b"?", 1)[0] not in PROBE_PATHS:
+            self._too_large = (st.UNAVAILABLE, self._full())
+            raise ValueError(self._too_large[1])  # answered by send_400_response
         super().on_url(url)
 
     def on_header(self, name: bytes, value: bytes) -> None:
@@ -170,6 +210,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
     def on_response_complete(self) -> None:
         super().on_response_complete()
         self._disarm()  # uvicorn's keep-alive timer now covers the idle connection
+        self._idle_since = self.loop.time()
 
     def shutdown(self) -> None:
         if self._receiving and (self.cycle is None or not self.cycle.response_started):

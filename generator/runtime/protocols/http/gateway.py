@@ -31,6 +31,7 @@ import uvicorn
 
 from generator.runtime.protocols.http.app import GatewayApp, GetRoute, Router
 from generator.runtime.protocols.http.connection import LimitedHttpToolsProtocol, Limits
+from generator.runtime.protocols.http.host import host_guard
 from generator.runtime.protocols.http.pipeline_json import (
     JsonMappingError,
     request_from_json,
@@ -141,6 +142,8 @@ class HttpGateway:
                                get_routes=self._get_routes, routers=self._routers,
                                executor=self._executor, inline_budget_s=self._inline_budget_s)
         self._app.observe = self._observe
+        guard = host_guard(self.host)
+        self._app.host_check = (guard, self.host) if guard is not None else None
         protocol = type("_Protocol", (LimitedHttpToolsProtocol,),
                         {"limits": self.limits, "observe": staticmethod(self._observe)
                          if self._observe else None})

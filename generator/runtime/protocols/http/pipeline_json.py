@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from generator.runtime.errors import cap_message
 from generator.runtime.proto import Request
 
 __all__ = ["JsonMappingError", "error_json", "request_from_json", "response_to_json",
@@ -282,7 +283,9 @@ def response_to_json(response: Any) -> bytes:
 
 
 def error_json(code: int, message: str) -> bytes:
-    """The grpc-gateway error body `{"error", "code", "message", "details"}`."""
+    """The grpc-gateway error body `{"error", "code", "message", "details"}` (the message cut
+    to `errors.MESSAGE_LIMIT` characters)."""
+    message = cap_message(message)
     document = {"error": message, "code": code, "message": message, "details": []}
     return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode(
         "utf-8", "backslashreplace")

@@ -11,6 +11,7 @@ from typing import Any
 import grpc
 import numpy as np
 
+from generator.runtime.errors import cap_message, shorten
 from generator.runtime.protocols.oip.messages import MESSAGES, METHODS, SERVICE_FULL_NAME
 from generator.runtime.protocols.oip.models import ModelRegistry, OipError
 from generator.runtime.protocols.oip.tensors import (
@@ -45,9 +46,9 @@ class OipGrpcService:
             try:
                 return fn(request)
             except OipError as exc:
-                context.abort(exc.status.grpc, str(exc))
+                context.abort(exc.status.grpc, cap_message(str(exc)))
             except TensorError as exc:
-                context.abort(INVALID.grpc, str(exc))
+                context.abort(INVALID.grpc, cap_message(str(exc)))
 
         return run
 
@@ -80,11 +81,13 @@ class OipGrpcService:
     def ModelInfer(self, request: Any) -> Any:  # noqa: N802
         raw = list(request.raw_input_contents)
         if raw and len(raw) != len(request.inputs):
-            raise OipError("INVALID_ARGUMENT", f"{len(raw)} raw_input_contents for "
-                                               f"{len(request.inputs)} inputs")
+            raise OipError(INVALID, f"{len(raw)} raw_input_contents for "
+                                    f"{len(request.inputs)} inputs")
         inputs: dict[str, np.ndarray] = {}
         for i, tensor in enumerate(request.inputs):
-            where = f"input '{tensor.name}'"
+            where = f"input '{shorten(tensor.name)}'"
+            if tensor.name in inputs:
+                raise OipError(INVALID, f"{where} is given twice")
             shape = list(tensor.shape)
             if raw:
                 inputs[tensor.name] = decode_raw(tensor.datatype, shape, raw[i], where)
@@ -92,6 +95,8 @@ class OipGrpcService:
                 inputs[tensor.name] = from_contents(tensor.datatype, shape, tensor.contents,
                                                     where)
         wanted = [o.name for o in request.outputs] or None
+        if wanted and len(set(wanted)) != len(wanted):
+            raise OipError(INVALID, "an output is asked for twice")
         results = self.registry.infer(request.model_name, request.model_version, inputs, wanted)
         response = MESSAGES["ModelInferResponse"](
             model_name=request.model_name, model_version=request.model_version or "1",

@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import base64
+import concurrent.futures
 import json
 import threading
 from collections.abc import Callable
@@ -22,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from generator.runtime.errors import OverloadedError, shorten
 from generator.runtime.proto import Request
 from generator.runtime.proto.tensors import ndarray_to_tensor, tensor_to_value
 from generator.runtime.protocols.oip.tensors import DATATYPES, TensorError, datatype_of
@@ -29,6 +31,8 @@ from generator.runtime.protocols.status import (
     INTERNAL,
     INVALID,
     NOT_FOUND,
+    OVERLOADED,
+    TIMED_OUT,
     UNAVAILABLE,
     Status,
     for_error_code,
@@ -109,8 +113,8 @@ class ServiceModel:
                 try:
                     text = data.decode("utf-8")
                 except UnicodeDecodeError:
-                    raise OipError(INVALID, f"input '{name}': BYTES element is not UTF-8 text"
-                                   ) from None
+                    raise OipError(INVALID, f"input '{shorten(name)}': BYTES element is not "
+                                            "UTF-8 text") from None
             request.key.append(key)
             request.value.append(text)
 
@@ -122,8 +126,8 @@ class ServiceModel:
         names = [s.name for s in specs]
         for name in wanted or []:
             if name not in names:
-                raise OipError(INVALID, f"model '{self.name}' has no output '{name}'; "
-                                        f"outputs: {names}")
+                raise OipError(INVALID, f"model '{self.name}' has no output "
+                                        f"'{shorten(name)}'; outputs: {names}")
         out: dict[str, np.ndarray] = {}
         for spec in specs:
             if wanted and spec.name not in wanted:
@@ -159,21 +163,35 @@ class ServiceModel:
 
 
 class BareModel:
-    """`{name}-model`: one Op's inference model, run directly on a predictor of its own."""
+    """`{name}-model`: one Op's inference model, fed directly.
+
+    Inference runs where the pipeline runs it, within its bounds: on a free copy of the Op (its
+    predictor, in its runner threads) when `runner` is given (thread mode, `batch_size` 1);
+    otherwise (process mode, auto-batching) on one predictor of its own in one thread, with at
+    most `max_waiting` callers waiting (0: no bound). Never on the request's thread: each
+    thread that runs a model keeps its own caches.
+    """
 
     platform = "paddle_inference"
 
-    def __init__(self, name: str, op: Any, ready: Callable[[], bool]) -> None:
+    def __init__(self, name: str, op: Any, ready: Callable[[], bool],
+                 runner: Callable[[Callable[[Any], Any]], Any] | None = None,
+                 max_waiting: int = 0, timeout_s: float = 30.0) -> None:
         self.name = name
         self._op = op
         self._ready = ready
         self._predictor: Any = None
         self._lock = threading.Lock()
         self._vars: tuple[list[TensorSpec], list[TensorSpec]] | None = None
+        self._runner = runner
+        self._timeout_s = timeout_s
+        self._max_waiting = max_waiting
+        self._waiting = 0
+        self._own: concurrent.futures.ThreadPoolExecutor | None = None
 
     def _describe(self) -> tuple[list[TensorSpec], list[TensorSpec]]:
         if self._vars is None:
-            predictor = self._get()
+            predictor = self._op.client or self._get()
             feeds = [TensorSpec(v.alias_name, _PADDLE_DTYPE.get(v.dtype, "FP32"),
                                 [-1, *[int(d) for d in v.shape]]) for v in predictor.feed_vars]
             fetches = [TensorSpec(v.alias_name, _PADDLE_DTYPE.get(v.dtype, "FP32"),
@@ -194,6 +212,7 @@ class BareModel:
         return self._ready()
 
     def _get(self) -> Any:
+        """The predictor of its own (process mode, auto-batching), built on first use."""
         with self._lock:
             if self._predictor is None:
                 if self._op.client is not None:
@@ -203,32 +222,65 @@ class BareModel:
 
                     self._predictor = LocalPredictor.from_local_service_conf(
                         self._op.local_service_conf)
+                self._own = concurrent.futures.ThreadPoolExecutor(
+                    1, thread_name_prefix=f"oip-{self.name}")
             return self._predictor
+
+    def _run_own(self, fn: Callable[[Any], Any]) -> Any:
+        predictor = self._get()
+        with self._lock:
+            if self._max_waiting and self._waiting > self._max_waiting:  # one runs
+                raise OverloadedError(f"server overloaded: {self._waiting} calls wait for model "
+                                      f"'{self.name}' (dag.channel_size); retry later")
+            self._waiting += 1
+
+        def done(_: Any) -> None:
+            with self._lock:
+                self._waiting -= 1
+
+        try:
+            future = self._own.submit(fn, predictor)
+        except RuntimeError:
+            done(None)
+            raise OverloadedError("the service is shutting down") from None
+        future.add_done_callback(done)
+        return future.result(timeout=self._timeout_s)
 
     def infer(self, inputs: dict[str, np.ndarray], wanted: list[str] | None) -> dict[str, np.ndarray]:
         """Feed `inputs` by name (the model's feed alias names); returns the fetch tensors."""
         specs = {s.name: s for s in self.inputs}
         missing = [n for n in specs if n not in inputs]
-        extra = [n for n in inputs if n not in specs]
+        extra = [shorten(n) for n in inputs if n not in specs][:8]
         if missing or extra:
             raise OipError(INVALID, f"model '{self.name}' takes inputs {list(specs)} "
                                     f"(missing: {missing}, unexpected: {extra})")
         outputs = [s.name for s in self.outputs]
         for name in wanted or []:
             if name not in outputs:
-                raise OipError(INVALID, f"model '{self.name}' has no output '{name}'; "
-                                        f"outputs: {outputs}")
+                raise OipError(INVALID, f"model '{self.name}' has no output "
+                                        f"'{shorten(name)}'; outputs: {outputs}")
         for name, array in inputs.items():
             if datatype_of(array) != specs[name].datatype:
                 raise OipError(INVALID, f"input '{name}' is {datatype_of(array)}; the model "
                                         f"takes {specs[name].datatype}")
-        predictor = self._get()
-        with self._lock:
-            try:
-                result = predictor.predict(inputs, fetch=wanted or None)
-            except Exception as exc:
-                raise OipError(INVALID, f"inference failed: {exc}") from None
+
+        def run(predictor: Any) -> dict[str, np.ndarray]:
+            return predictor.predict(inputs, fetch=wanted or None)
+
+        try:
+            result = (self._runner or self._run_own)(run)
+        except OverloadedError as exc:
+            raise OipError(OVERLOADED, str(exc)) from None
+        except concurrent.futures.TimeoutError:
+            raise OipError(TIMED_OUT, f"model '{self.name}' did not answer within "
+                                     f"{self._timeout_s:g} s (request_timeout_s)") from None
+        except Exception as exc:
+            raise OipError(INVALID, f"inference failed: {exc}") from None
         return {k: v for k, v in result.items() if not k.endswith(".lod")}
+
+    def close(self) -> None:
+        if self._own is not None:
+            self._own.shutdown(wait=False)
 
 
 class ModelRegistry:
@@ -255,9 +307,11 @@ class ModelRegistry:
     def get(self, name: str, version: str = "") -> Any:
         model = self.models.get(name)
         if model is None:
-            raise OipError(NOT_FOUND, f"unknown model '{name}'; models: {sorted(self.models)}")
+            raise OipError(NOT_FOUND, f"unknown model '{shorten(name)}'; models: "
+                                      f"{sorted(self.models)}")
         if version not in ("", "1"):
-            raise OipError(NOT_FOUND, f"model '{name}' has only version 1, not '{version}'")
+            raise OipError(NOT_FOUND, f"model '{name}' has only version 1, not "
+                                      f"'{shorten(version)}'")
         return model
 
     def metadata(self, name: str, version: str = "") -> dict[str, Any]:
@@ -278,11 +332,15 @@ class ModelRegistry:
 
 
 def build_registry(name: str, call: Callable[[Any], Any], ready: Callable[[], bool],
-                   ops: list[Any], version: str) -> ModelRegistry:
+                   ops: list[Any], version: str,
+                   runner_for: Callable[[str], Any] | None = None, max_waiting: int = 0,
+                   timeout_s: float = 30.0) -> ModelRegistry:
     """`{name}` for the pipeline, and `{name}-model` for the last Op that has a model.
 
     The pipeline's inputs and outputs are those of the last Op's `oip_signature()` (a pair of
-    `TensorSpec` lists), when it has one.
+    `TensorSpec` lists), when it has one. `runner_for(op_name)`: how to run a function on one
+    of that Op's copies (`DagExecutor.copy_runner`); `max_waiting` and `timeout_s` bound the
+    bare model where there is none (see `BareModel`).
     """
     registry = ModelRegistry(version, live=lambda: True, ready=ready)
     last = ops[-1] if ops else None
@@ -291,5 +349,8 @@ def build_registry(name: str, call: Callable[[Any], Any], ready: Callable[[], bo
     registry.add(ServiceModel(name, call, ready, inputs, outputs))
     with_model = [op for op in ops if getattr(op, "model_config", None)]
     if with_model:
-        registry.add(BareModel(f"{name}-model", with_model[-1], ready))
+        op = with_model[-1]
+        registry.add(BareModel(f"{name}-model", op, ready,
+                               runner_for(op.name) if runner_for else None, max_waiting,
+                               timeout_s))
     return registry

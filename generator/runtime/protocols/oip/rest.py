@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from generator.runtime.errors import cap_message, shorten
 from generator.runtime.protocols.http.app import TEXT, BodyError, HttpRequest, HttpResponse
 from generator.runtime.protocols.oip.models import ModelRegistry, OipError
 from generator.runtime.protocols.oip.tensors import (
@@ -36,8 +37,10 @@ Handler = Callable[[HttpRequest], HttpResponse]
 
 
 def error(status: Status, message: str) -> HttpResponse:
-    """The protocol's one error answer: `status.http` with `{"error": message}`."""
-    return HttpResponse(status.http, json.dumps({"error": message}, ensure_ascii=False).encode(
+    """The protocol's one error answer: `status.http` with `{"error": message}` (the message
+    cut to `errors.MESSAGE_LIMIT` characters)."""
+    return HttpResponse(status.http, json.dumps({"error": cap_message(message)},
+                                                ensure_ascii=False).encode(
         "utf-8", "backslashreplace"))
 
 
@@ -78,9 +81,11 @@ class OipRestRouter:
                 want = "POST"
                 handler = lambda r: self._infer(name, version, r)  # noqa: E731
         if handler is None:
-            return lambda r: error(NOT_FOUND, f"no such endpoint: {r.method} {r.path}")
+            return lambda r: error(NOT_FOUND, f"no such endpoint: {shorten(r.method)} "
+                                              f"{shorten(r.path, 200)}")
         if method != want and not (want == "GET" and method == "HEAD"):
-            return lambda r: error(METHOD_NOT_ALLOWED, f"{r.path} takes {want}, not {r.method}")
+            return lambda r: error(METHOD_NOT_ALLOWED, f"{shorten(r.path, 200)} takes {want}, "
+                                                       f"not {shorten(r.method)}")
         return self._guard(handler)
 
     @staticmethod
@@ -121,14 +126,11 @@ class OipRestRouter:
         self.registry.get(name, version)  # 404 before parsing the body
         header, binary = self._split(request)
         inputs = self._inputs(header, binary)
-        requested = header.get("outputs")
-        if requested is not None and not isinstance(requested, list):
-            raise OipError(INVALID, "'outputs' must be a list")
-        wanted = [str(o.get("name")) for o in requested or [] if isinstance(o, dict)] or None
-        params = header.get("parameters") if isinstance(header.get("parameters"), dict) else {}
-        binary_default = bool(params.get("binary_data_output", False))
-        binary_by_name = {str(o.get("name")): bool((o.get("parameters") or {}).get(
-            "binary_data", binary_default)) for o in requested or [] if isinstance(o, dict)}
+        params = _object(header, "parameters", "the request")
+        binary_default = _flag(params, "binary_data_output", "the request's parameters")
+        wanted, binary_by_name = self._requested(header.get("outputs"), binary_default)
+        if "id" in header and not isinstance(header["id"], str):
+            raise OipError(INVALID, "'id' must be a string")
         results = self.registry.infer(name, version, inputs, wanted)
         outputs, chunks = [], []
         for out_name, array in results.items():
@@ -153,6 +155,27 @@ class OipRestRouter:
                             [("Inference-Header-Content-Length", str(len(head)))])
 
     @staticmethod
+    def _requested(requested: Any, binary_default: bool) -> tuple[list[str] | None,
+                                                                   dict[str, bool]]:
+        """`outputs`: the names asked for (None: all) and whether each is sent binary."""
+        if requested is None:
+            return None, {}
+        if not isinstance(requested, list):
+            raise OipError(INVALID, "'outputs' must be a list of objects")
+        binary_by_name: dict[str, bool] = {}
+        for index, item in enumerate(requested):
+            where = f"outputs[{index}]"
+            if not isinstance(item, dict) or not isinstance(item.get("name"), str):
+                raise OipError(INVALID, f"{where} must be an object with a string 'name'")
+            name = item["name"]
+            if name in binary_by_name:
+                raise OipError(INVALID, f"output '{shorten(name)}' is asked for twice")
+            params = _object(item, "parameters", where)
+            binary_by_name[name] = _flag(params, "binary_data", f"{where}.parameters",
+                                         binary_default)
+        return list(binary_by_name) or None, binary_by_name
+
+    @staticmethod
     def _split(request: HttpRequest) -> tuple[dict, bytes]:
         body = request.body
         length_text = request.headers.get(HEADER_LENGTH)
@@ -161,7 +184,7 @@ class OipRestRouter:
                 length = int(length_text)
             except ValueError:
                 raise OipError(INVALID, f"invalid Inference-Header-Content-Length "
-                                        f"{length_text!r}") from None
+                                        f"{shorten(length_text)!r}") from None
             if not 0 <= length <= len(body):
                 raise OipError(INVALID, f"Inference-Header-Content-Length {length} is outside "
                                         f"the body of {len(body)} bytes")
@@ -187,16 +210,19 @@ class OipRestRouter:
             if not isinstance(item, dict):
                 raise OipError(INVALID, f"inputs[{index}] must be an object")
             name, datatype, shape = item.get("name"), item.get("datatype"), item.get("shape")
-            where = f"input '{name}'"
             if not isinstance(name, str) or not isinstance(datatype, str) or not isinstance(
-                    shape, list) or not all(isinstance(d, int) for d in shape):
-                raise OipError(INVALID, f"inputs[{index}] needs 'name', 'datatype' and an "
-                                        "integer 'shape'")
-            params = item.get("parameters") if isinstance(item.get("parameters"), dict) else {}
+                    shape, list):
+                raise OipError(INVALID, f"inputs[{index}] needs a string 'name' and 'datatype' "
+                                        "and a 'shape' list")
+            where = f"input '{shorten(name)}'"
+            if name in inputs:
+                raise OipError(INVALID, f"{where} is given twice")
+            params = _object(item, "parameters", where)
             size = params.get("binary_data_size")
             if size is not None:
-                if not isinstance(size, int) or size < 0 or offset + size > len(binary):
-                    raise OipError(INVALID, f"{where}: binary_data_size {size!r} is outside "
+                if isinstance(size, bool) or not isinstance(size, int) or size < 0 \
+                        or offset + size > len(binary):
+                    raise OipError(INVALID, f"{where}: binary_data_size {shorten(size)} is outside "
                                             f"the {len(binary) - offset} binary bytes left")
                 inputs[name] = decode_raw(datatype, shape, binary[offset:offset + size], where)
                 offset += size
@@ -208,3 +234,28 @@ class OipRestRouter:
             raise OipError(INVALID, f"{len(binary) - offset} binary bytes not claimed by any "
                                     "input's binary_data_size")
         return inputs
+
+
+def _object(document: dict, key: str, where: str) -> dict:
+    """`document[key]` when it is an object, {} when absent; anything else is a 400."""
+    value = document.get(key)
+    if value is None and key not in document:
+        return {}
+    if not isinstance(value, dict):
+        raise OipError(INVALID, f"{where}: '{key}' must be a JSON object, not "
+                                f"{_json_type(value)}")
+    return value
+
+
+def _flag(params: dict, key: str, where: str, default: bool = False) -> bool:
+    """A boolean parameter: JSON true/false only (the string "false" is an error, not true)."""
+    value = params.get(key, default)
+    if not isinstance(value, bool):
+        raise OipError(INVALID, f"{where}: '{key}' must be true or false, not "
+                                f"{shorten(json.dumps(value))}")
+    return value
+
+
+def _json_type(value: Any) -> str:
+    return {bool: "a boolean", str: "a string", list: "an array", int: "a number",
+            float: "a number", type(None): "null"}.get(type(value), type(value).__name__)

@@ -48,10 +48,77 @@ def datatype_of(array: np.ndarray) -> str:
             from None
 
 
-def _count(shape: list[int], where: str) -> int:
-    if any(int(d) < 0 for d in shape):
-        raise TensorError(f"{where}: shape {list(shape)} has a negative dimension")
-    return int(np.prod([int(d) for d in shape], dtype=np.int64)) if shape else 1
+def element_count(shape: list[int], where: str) -> int:
+    """The number of elements of `shape`, in Python integers (no int64 wrap-around); every
+    dimension must be a non-negative integer."""
+    count = 1
+    for dim in shape:
+        if isinstance(dim, bool) or not isinstance(dim, int | np.integer):
+            raise TensorError(f"{where}: shape {_short(shape)} must be a list of integers")
+        if dim < 0:
+            raise TensorError(f"{where}: shape {_short(shape)} has a negative dimension")
+        count *= int(dim)
+    return count
+
+
+def _short(shape: list[Any]) -> str:
+    text = str(list(shape))
+    return text if len(text) <= 80 else f"{text[:77]}..."
+
+
+def _reshape(array: np.ndarray, shape: list[int], where: str) -> np.ndarray:
+    try:
+        return array.reshape([int(d) for d in shape])
+    except (ValueError, OverflowError):  # e.g. [0, 2**62]: no such numpy array
+        raise TensorError(f"{where}: shape {_short(shape)} is too large") from None
+
+
+#: Python types a JSON (or gRPC contents) element may have, by datatype family
+_JSON_TYPES: dict[str, tuple[type, ...]] = {"BOOL": (bool,), "BYTES": (str, bytes),
+                                            "INT": (int,), "FP": (int, float)}
+
+
+def _family(datatype: str) -> str:
+    return "FP" if datatype.startswith("FP") else "INT" if "INT" in datatype else datatype
+
+
+def _flatten(data: Any, datatype: str, count: int, where: str) -> list[Any]:
+    """Row-major elements of a flat or nested `data` list, each of the datatype's JSON type
+    (no booleans as numbers, no strings or nulls as floats); stops past `count` elements."""
+    allowed = _JSON_TYPES[_family(datatype)]
+    flat: list[Any] = []
+    stack = [iter(data if isinstance(data, list) else [data])]
+    while stack:
+        item = next(stack[-1], _END)
+        if item is _END:
+            stack.pop()
+        elif isinstance(item, list | tuple):
+            stack.append(iter(item))
+        elif isinstance(item, allowed) and not (isinstance(item, bool) and bool not in allowed):
+            flat.append(item)
+            if len(flat) > count:
+                raise TensorError(f"{where}: more values than the {count} of its shape")
+        else:
+            raise TensorError(f"{where}: {datatype} data holds {_kind(item)}; send "
+                              f"{_WANT[_family(datatype)]}")
+    return flat
+
+
+_END = object()
+_WANT = {"BOOL": "JSON booleans (true/false)", "BYTES": "strings", "INT": "JSON integers",
+         "FP": "JSON numbers"}
+
+
+def _kind(item: Any) -> str:
+    if item is None:
+        return "null"
+    if isinstance(item, bool):
+        return f"the boolean {str(item).lower()}"
+    if isinstance(item, str):
+        return f"the string {item[:20]!r}" + ("..." if len(item) > 20 else "")
+    if isinstance(item, int | float):
+        return f"the number {str(item)[:24]}"
+    return "an object" if isinstance(item, dict) else f"a {type(item).__name__}"
 
 
 def _numpy_type(datatype: str, where: str) -> Any:
@@ -73,10 +140,14 @@ def _as_bytes(item: Any) -> bytes:
 
 
 def decode_raw(datatype: str, shape: list[int], raw: bytes, where: str) -> np.ndarray:
-    """Raw bytes (little-endian values; BYTES length-prefixed) -> array of `shape`."""
-    count = _count(shape, where)
+    """Raw bytes (little-endian values; BYTES length-prefixed) -> array of `shape`. The
+    element count is checked against the bytes sent before anything is allocated."""
+    count = element_count(shape, where)
     kind = _numpy_type(datatype, where)
     if datatype == "BYTES":
+        if count > len(raw) // 4:  # each element has a 4-byte length
+            raise TensorError(f"{where}: {len(raw)} bytes cannot hold the {count} BYTES "
+                              f"elements of shape {_short(shape)}")
         items: list[bytes] = []
         offset = 0
         while offset < len(raw):
@@ -88,17 +159,20 @@ def decode_raw(datatype: str, shape: list[int], raw: bytes, where: str) -> np.nd
                 raise TensorError(f"{where}: BYTES element of {size} bytes runs past the data")
             items.append(bytes(raw[offset:offset + size]))
             offset += size
+            if len(items) > count:
+                break
         if len(items) != count:
-            raise TensorError(f"{where}: {len(items)} BYTES elements for shape {list(shape)}")
+            raise TensorError(f"{where}: BYTES data holds other than the {count} elements of "
+                              f"shape {_short(shape)}")
         array = np.empty(len(items), dtype=np.object_)
         array[:] = items
-        return array.reshape([int(d) for d in shape])
+        return _reshape(array, shape, where)
     dtype = np.dtype(kind).newbyteorder("<")
     if len(raw) != count * dtype.itemsize:
-        raise TensorError(f"{where}: {len(raw)} bytes of {datatype} data for shape {list(shape)} "
+        raise TensorError(f"{where}: {len(raw)} bytes of {datatype} data for shape {_short(shape)} "
                           f"(expected {count * dtype.itemsize})")
-    return np.frombuffer(raw, dtype=dtype).astype(dtype.newbyteorder("="), copy=False) \
-        .reshape([int(d) for d in shape])
+    return _reshape(np.frombuffer(raw, dtype=dtype).astype(dtype.newbyteorder("="), copy=False),
+                    shape, where)
 
 
 def encode_raw(array: np.ndarray, datatype: str) -> bytes:
@@ -114,26 +188,23 @@ def encode_raw(array: np.ndarray, datatype: str) -> bytes:
 
 
 def from_json_data(datatype: str, shape: list[int], data: Any, where: str) -> np.ndarray:
-    """A JSON `data` list (flat or nested, row-major) -> array of `shape`."""
-    count = _count(shape, where)
+    """A JSON `data` list (flat or nested, row-major) -> array of `shape`; every element must
+    be of the datatype's JSON type (see `_flatten`) and in its range."""
+    count = element_count(shape, where)
     kind = _numpy_type(datatype, where)
-    if not isinstance(data, list):
-        data = [data]
-    flat = np.asarray(data, dtype=np.object_).ravel() if datatype == "BYTES" else None
+    flat = _flatten(data, datatype, count, where)
+    if len(flat) != count:
+        raise TensorError(f"{where}: {len(flat)} values for shape {_short(shape)}")
     try:
         if datatype == "BYTES":
-            items = [_as_bytes(x) if isinstance(x, str | bytes) else None for x in flat]
-            if any(x is None for x in items):
-                raise TensorError(f"{where}: BYTES data must be strings")
-            array = np.empty(len(items), dtype=np.object_)
-            array[:] = items
+            array = np.empty(len(flat), dtype=np.object_)
+            array[:] = [_as_bytes(x) for x in flat]
         else:
-            array = np.asarray(data, dtype=kind).ravel()
-    except (TypeError, ValueError, OverflowError) as exc:
+            with np.errstate(over="raise"):
+                array = np.asarray(flat, dtype=kind)
+    except (TypeError, ValueError, OverflowError, FloatingPointError) as exc:
         raise TensorError(f"{where}: data is not {datatype}: {exc}") from None
-    if array.size != count:
-        raise TensorError(f"{where}: {array.size} values for shape {list(shape)}")
-    return array.reshape([int(d) for d in shape])
+    return _reshape(array, shape, where)
 
 
 def to_json_data(array: np.ndarray, datatype: str) -> list[Any]:
