@@ -171,6 +171,7 @@ def test_ocr_pruned_result(tmp_path, images, with_ori):
         dirs.append(te.save_textline_ori(tmp_path / "ori").model_dir)
     folder, port, _ = generate(dirs, tmp_path / "svc", name="ocr")
     base = f"http://127.0.0.1:{port}"
+    assert f"http://127.0.0.1:{port}/ocr -H" in (folder / "README.md").read_text()
     page = images["page"]
     with running(folder, port) as url:
         ours = ask(url, page)
@@ -206,3 +207,17 @@ def test_ocr_pruned_result(tmp_path, images, with_ori):
         assert "PDF" in _error(_post(base, "/ocr", {"file": _b64(page), "fileType": 0}), 422)
         assert "fixed" in _error(_post(base, "/ocr", {"file": _b64(page), "fileType": 1,
                                                       "textDetThresh": 0.9}), 422)
+
+
+def test_openapi_describes_paddlex_endpoints(detection):
+    doc = requests.get(detection["base"] + "/openapi.json", timeout=TIMEOUT).json()
+    post = doc["paths"]["/object-detection"]["post"]
+    schema = post["requestBody"]["content"]["application/json"]["schema"]
+    assert schema["required"] == ["image"]
+    assert {"image", "threshold", "visualize", "logId"} <= set(schema["properties"])
+    result = post["responses"]["200"]["content"]["application/json"]["schema"]
+    assert set(result["properties"]["result"]["properties"]) == {"detectedObjects"}
+    assert "/health" in doc["paths"] and "/det/prediction" in doc["paths"]
+    assert "/ocr" not in doc["paths"]
+    validator = pytest.importorskip("openapi_spec_validator")
+    validator.validate(doc)
