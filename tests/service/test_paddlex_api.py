@@ -96,6 +96,27 @@ def test_detection_threshold_option(detection, images):
                          if o["score"] > (0.0 if o["categoryId"] == cls else 0.5)]
 
 
+def _picture(b64: str) -> np.ndarray:
+    image = cv2.imdecode(np.frombuffer(base64.b64decode(b64), np.uint8), cv2.IMREAD_COLOR)
+    assert image is not None
+    return image.astype(np.int16)
+
+
+def test_visualize_draws_the_boxes(detection, images):
+    img = images["shapes"][0]
+    source = cv2.imread(str(img)).astype(np.int16)
+    drawn = {}
+    for threshold in (0.0, 1.0):
+        result = _ok(_post(detection["base"], "/object-detection",
+                           {"image": _b64(img), "threshold": threshold, "visualize": True}))
+        drawn[threshold] = _picture(result["image"])
+        assert drawn[threshold].shape == source.shape
+    assert not _ok(_post(detection["base"], "/object-detection",
+                         {"image": _b64(img), "threshold": 1.0}))["detectedObjects"]
+    plain, boxed = (float(np.abs(drawn[t] - source).mean()) for t in (1.0, 0.0))
+    assert plain < 3 < boxed, (plain, boxed)  # JPEG noise only vs boxes drawn
+
+
 def test_logid_and_health_next_to_ours(detection, images):
     resp = _post(detection["base"], "/object-detection",
                  {"image": _b64(images["shapes"][1]), "logId": "my-log-1"})
@@ -138,6 +159,9 @@ def test_classification_categories_and_topk(tmp_path, images):
         result = _ok(_post(base, "/image-classification", {"image": _b64(img)}))
         assert result == {"categories": [{"id": c["category_id"], "name": c["label"],
                                           "score": c["score"]} for c in ours]}
+        shown = _ok(_post(base, "/image-classification", {"image": _b64(img),
+                                                            "visualize": True}))
+        assert _picture(shown.pop("image")).shape == (480, 640, 3) and shown == result
         top2 = _ok(_post(base, "/image-classification", {"image": _b64(img), "topk": 2}))
         assert top2["categories"] == result["categories"][:2]
         top9 = _ok(_post(base, "/image-classification", {"image": _b64(img), "topk": 9}))
@@ -159,6 +183,9 @@ def test_segmentation_label_map_and_size(tmp_path, images):
             assert result["size"] == [h, w]
             got = np.asarray(result["labelMap"]).reshape(h, w)
             assert len(np.unique(got)) >= 2 and np.array_equal(got, want)
+        shown = _ok(_post(base, "/semantic-segmentation", {"image": _b64(img),
+                                                            "visualize": True}))
+        assert _picture(shown.pop("image")).shape == (h, w, 3) and shown == result
         assert "targetSize" in _error(_post(base, "/semantic-segmentation",
                                             {"image": _b64(img), "targetSize": 64}), 422)
 
@@ -198,6 +225,12 @@ def test_ocr_pruned_result(tmp_path, images, with_ori):
         angles = pruned["textline_orientation_angles"]
         assert len(angles) == len(ours)
         assert set(angles) <= ({0, 1} if with_ori else {-1})
+        shown = _ok(_post(base, "/ocr", {"file": _b64(page), "fileType": 1,
+                                         "visualize": True}))["ocrResults"][0]
+        source = cv2.imread(str(page)).astype(np.int16)
+        assert float(np.abs(_picture(shown["inputImage"]) - source).mean()) < 3
+        assert float(np.abs(_picture(shown["ocrImage"]) - source).mean()) > 1
+        assert shown["prunedResult"] == pruned
         high = sorted(pruned["rec_scores"])[-1]
         kept = _ok(_post(base, "/ocr", {"file": _b64(page), "fileType": 1,
                                         "textRecScoreThresh": high}))
@@ -216,7 +249,7 @@ def test_openapi_describes_paddlex_endpoints(detection):
     assert schema["required"] == ["image"]
     assert {"image", "threshold", "visualize", "logId"} <= set(schema["properties"])
     result = post["responses"]["200"]["content"]["application/json"]["schema"]
-    assert set(result["properties"]["result"]["properties"]) == {"detectedObjects"}
+    assert set(result["properties"]["result"]["properties"]) == {"detectedObjects", "image"}
     assert "/health" in doc["paths"] and "/det/prediction" in doc["paths"]
     assert "/ocr" not in doc["paths"]
     validator = pytest.importorskip("openapi_spec_validator")

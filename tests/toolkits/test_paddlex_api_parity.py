@@ -120,6 +120,10 @@ def test_object_detection_same_result_as_paddlex_serve(case):
             assert i % 3 == 2 or len(want["detectedObjects"]) >= 3, "degenerate"
             _match_objects(got["detectedObjects"], want["detectedObjects"], f"request {i}")
         _invalid_bodies_answer_alike(ours, pdx, "/object-detection", "image")
+        [shown] = [requests.post(ours + "/object-detection", timeout=TIMEOUT,
+                                 json={**bodies[0], "visualize": True})]
+        _check("object_detection", [shown])
+        assert shown.json()["result"]["image"]
 
 
 def test_semantic_segmentation_same_result_as_paddlex_serve(case):

@@ -18,21 +18,25 @@ RESULTS: dict[str, dict[str, Any]] = {
         "detectedObjects": {"type": "array", "items": {
             "type": "object", "required": ["bbox", "categoryId", "categoryName", "score"],
             "properties": {"bbox": _BBOX, "categoryId": _INT,
-                           "categoryName": {"type": "string"}, "score": _NUMBER}}}}},
+                           "categoryName": {"type": "string"}, "score": _NUMBER}}},
+        "image": {"type": "string", "description": "visualize: the drawn JPEG, base64"}}},
     "classification": {"type": "object", "required": ["categories"], "properties": {
         "categories": {"type": "array", "items": {
             "type": "object", "required": ["id", "name", "score"],
-            "properties": {"id": _INT, "name": {"type": "string"}, "score": _NUMBER}}}}},
+            "properties": {"id": _INT, "name": {"type": "string"}, "score": _NUMBER}}},
+        "image": {"type": "string"}}},
     "segmentation": {"type": "object", "required": ["labelMap", "size"], "properties": {
         "labelMap": {"type": "array", "items": _INT, "description": "row-major class ids"},
-        "size": {"type": "array", "items": _INT, "description": "[height, width]"}}},
+        "size": {"type": "array", "items": _INT, "description": "[height, width]"},
+        "image": {"type": "string"}}},
     "ocr": {"type": "object", "required": ["ocrResults", "dataInfo"], "properties": {
         "ocrResults": {"type": "array", "items": {
             "type": "object", "required": ["prunedResult"], "properties": {
                 "prunedResult": {"type": "object", "description": (
                     "PaddleX's OCR result: model_settings, dt_polys, text_det_params, "
                     "text_type, textline_orientation_angles, text_rec_score_thresh, "
-                    "return_word_box, rec_texts, rec_scores, rec_polys, rec_boxes")}}}},
+                    "return_word_box, rec_texts, rec_scores, rec_polys, rec_boxes")},
+                "ocrImage": {"type": "string"}, "inputImage": {"type": "string"}}}},
         "dataInfo": {"type": "object", "properties": {
             "width": _INT, "height": _INT, "type": {"const": "image"}}}}},
 }
@@ -60,7 +64,7 @@ def openapi_paths(task: str | None) -> dict[str, Any]:
         path: {"post": {
             "tags": [TAG], "summary": f"PaddleX's {path} endpoint",
             "description": f"`{field}`: the base64 of an image file (URLs are not fetched). "
-                           "Images for `visualize` are not drawn (left out of the result).",
+                           "`visualize: true` adds the drawn image(s) (JPEG, base64).",
             "requestBody": {"content": {"application/json": {
                 "schema": model.model_json_schema(), "example": example}}},
             "responses": {"200": _json(answer, "the result"),

@@ -11,8 +11,8 @@
   "dataInfo": {"width", "height", "type": "image"}}`, `prunedResult` with the keys of
   PaddleX's OCR result JSON (less `input_path`/`page_index`, as PaddleX prunes them).
 
-Images drawn for `visualize` are not produced: their fields are left out, as PaddleX leaves
-out every null field (`response_model_exclude_none`).
+Images for `visualize` are added by the router (`visualize.draw`); without them their fields are
+left out, as PaddleX leaves out every null field (`response_model_exclude_none`).
 """
 
 from __future__ import annotations

@@ -10,6 +10,8 @@ that status: 422 for a body its schema refuses (`errorMsg` the JSON list of `{"t
 "msg"}` PaddleX gives), and for an input that cannot be used (not an image, a URL: this
 build fetches nothing, a PDF, an option the service does not offer); 405, 413, 503 (not
 ready), 500. The image goes to the same pipeline as `POST /{name}/prediction`, as `image`.
+`visualize: true` adds the drawn images (`visualize`); absent or false, they are left out
+(PaddleX leaves out null fields), as `paddlex --serve` does with `Serving.visualize: false`.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ import pydantic
 from generator.runtime.errors import ErrorCode
 from generator.runtime.proto import Request
 from generator.runtime.protocols.http.app import BodyError, HttpRequest, HttpResponse
-from generator.runtime.protocols.paddlex import results
+from generator.runtime.protocols.paddlex import results, visualize
 from generator.runtime.protocols.paddlex.schemas import ENDPOINTS
 from generator.runtime.protocols.status import INTERNAL, METHOD_NOT_ALLOWED, for_error_code
 
@@ -180,8 +182,16 @@ class PaddleXRouter:
         try:
             answer = json.loads(response.value[list(response.key).index("image")])
             if self.task == "ocr":
-                return results.ocr(answer, body, self.settings, _size(data))
-            return getattr(results, self.task)(answer, body)
+                result = results.ocr(answer, body, self.settings, _size(data))
+            else:
+                result = getattr(results, self.task)(answer, body)
+            if body.visualize:
+                images = visualize.draw(self.task, data, result)
+                if self.task == "ocr":
+                    result["ocrResults"][0].update(images)
+                else:
+                    result.update(images)
+            return result
         except (ValueError, KeyError, TypeError) as exc:
             raise PaddleXError(INTERNAL.http, f"the service's answer could not be shaped as "
                                f"PaddleX's: {type(exc).__name__}: {exc}") from None
