@@ -65,19 +65,26 @@ def pipeline_config(task: str, model_name: str, model_dir: str | Path) -> dict[s
             "SubModules": {key: sub}}
 
 
-def ocr_config(det: tuple[str, Path], rec: tuple[str, Path]) -> dict[str, Any]:
-    """PaddleX's OCR pipeline on local det + rec folders, with the oracle's settings."""
+def ocr_config(det: tuple[str, Path], rec: tuple[str, Path],
+               ori: tuple[str, Path] | None = None) -> dict[str, Any]:
+    """PaddleX's OCR pipeline on local det + rec [+ text-line orientation] folders, with the
+    oracle's settings (orientation batch 1: see paddlex_predict.run_ocr)."""
     det_params = {"limit_side_len": 64, "limit_type": "min", "max_side_limit": 4000,
                   "thresh": 0.3, "box_thresh": 0.6, "unclip_ratio": 1.5}
-    return {"pipeline_name": "OCR", **ENGINE, "Serving": {"visualize": False},
-            "text_type": "general", "use_doc_preprocessor": False,
-            "use_textline_orientation": False,
-            "SubModules": {
-                "TextDetection": {"module_name": "text_detection", "model_name": det[0],
-                                  "model_dir": str(det[1]), **det_params},
-                "TextRecognition": {"module_name": "text_recognition", "model_name": rec[0],
-                                    "model_dir": str(rec[1]), "batch_size": 6,
-                                    "score_thresh": 0.0}}}
+    config = {"pipeline_name": "OCR", **ENGINE, "Serving": {"visualize": False},
+              "text_type": "general", "use_doc_preprocessor": False,
+              "use_textline_orientation": ori is not None,
+              "SubModules": {
+                  "TextDetection": {"module_name": "text_detection", "model_name": det[0],
+                                    "model_dir": str(det[1]), **det_params},
+                  "TextRecognition": {"module_name": "text_recognition", "model_name": rec[0],
+                                      "model_dir": str(rec[1]), "batch_size": 6,
+                                      "score_thresh": 0.0}}}
+    if ori is not None:
+        config["SubModules"]["TextLineOrientation"] = {
+            "module_name": "textline_orientation", "model_name": ori[0],
+            "model_dir": str(ori[1]), "batch_size": 1}
+    return config
 
 
 @contextmanager

@@ -30,6 +30,7 @@ TIMEOUT = 300
 SEG_MISMATCH = 1e-3
 #: PaddleX 3.7.2's image-classification app hands an array to `Category.id` (int): 500
 PDX_CLS_FAILURE = "Input should be a valid integer"
+ORI = "PP-LCNet_x0_25_textline_ori"
 
 
 @pytest.fixture(scope="module")
@@ -43,11 +44,14 @@ def case(tmp_path_factory):
         shapes.append(root / f"shapes_{i}.png")
         assert cv2.imwrite(str(shapes[-1]), te.draw_shapes(w, h, n=5 + i, seed=i))
     pages = [root / "page.png", root / "page_tall.png"]
+    page_180 = root / "page_180.png"
+    assert cv2.imwrite(str(page_180), te.rotate_180(te.draw_text_lines(
+        640, 480, ["ab12 cd", "hello world", "x9 q"])))
     for path, img in zip(pages, [
             te.draw_text_lines(640, 480, ["ab12 cd", "hello world", "x9 q"]),
             te.draw_text_lines(333, 517, ["zz top", "7 up", "k"], seed=3)], strict=True):
         assert cv2.imwrite(str(path), img)
-    return {"root": root, "shapes": shapes, "pages": pages}
+    return {"root": root, "shapes": shapes, "pages": pages, "page_180": page_180}
 
 
 def _b64(path: Path) -> str:
@@ -177,17 +181,23 @@ def _close(got: list, want: list, tol: float, where: str) -> None:
         assert float(np.abs(np.subtract(got, want, dtype=float)).max()) <= tol, where
 
 
-def test_ocr_same_pruned_result_as_paddlex_serve(case):
-    det = te.save_ppocr_det(case["root"] / "PP-OCRv5_mobile_det")
-    rec = te.save_ppocr_rec(case["root"] / "PP-OCRv5_mobile_rec")
-    folder, port, _ = generate([det.model_dir, rec.model_dir], case["root"] / "svc_ocr",
-                               name="ocr")
+@pytest.mark.parametrize("with_ori", [False, True], ids=["det_rec", "det_ori_rec"])
+def test_ocr_same_pruned_result_as_paddlex_serve(case, with_ori):
+    root = case["root"] / f"ocr_{with_ori}"
+    det = te.save_ppocr_det(root / "PP-OCRv5_mobile_det")
+    rec = te.save_ppocr_rec(root / "PP-OCRv5_mobile_rec")
+    ori = te.save_textline_ori(root / ORI) if with_ori else None
+    folder, port, _ = generate([det.model_dir, rec.model_dir]
+                               + ([ori.model_dir] if ori else []), root / "svc", name="ocr")
     config = ocr_config(("PP-OCRv5_mobile_det", det.model_dir),
-                        ("PP-OCRv5_mobile_rec", rec.model_dir))
+                        ("PP-OCRv5_mobile_rec", rec.model_dir),
+                        (ORI, ori.model_dir) if ori else None)
+    pages = case["pages"] + ([case["page_180"]] if with_ori else [])
     bodies, _ = schemas(build=[{"schema": "ocr", "fields": {
         "file": _b64(page), "fileType": 1, "visualize": False, **extra}}
-        for page in case["pages"] for extra in ({}, {"textRecScoreThresh": 0.5})])
-    with running(folder, port), paddlex_server(config, case["root"] / "pdx_ocr") as pdx:
+        for page in pages for extra in ({}, {"textRecScoreThresh": 0.5})])
+    angles = set()
+    with running(folder, port), paddlex_server(config, root / "pdx") as pdx:
         ours = f"http://127.0.0.1:{port}"
         for i, body in enumerate(bodies):
             a, b = _both(ours, pdx, "/ocr", body)
@@ -204,4 +214,6 @@ def test_ocr_same_pruned_result_as_paddlex_serve(case):
             _close(g["rec_scores"], w["rec_scores"], SCORE_TOL, f"{i} rec_scores")
             for key in ("dt_polys", "rec_polys", "rec_boxes"):
                 _close(g[key], w[key], POLY_PX, f"{i} {key}")
+            angles |= set(w["textline_orientation_angles"])
         _invalid_bodies_answer_alike(ours, pdx, "/ocr", "file")
+    assert angles == ({0, 1} if with_ori else {-1})  # both orientations met
