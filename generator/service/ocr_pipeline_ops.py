@@ -35,6 +35,9 @@ from generator.runtime.pipeline.operator import Op
 from generator.service.ops import image_keys
 
 _MAX_PENDING = 4096
+#: PaddleX's `text_det_params` keys, in its order
+OCR_DET_PARAMS = ("limit_side_len", "limit_type", "thresh", "max_side_limit", "box_thresh",
+                  "unclip_ratio")
 
 
 def _first_output(fetch: dict) -> dict:
@@ -128,7 +131,13 @@ class OcrDetectionOp(_StageOp):
         keys, images, metas = self._pending.pop(data_id)
         quads = [ocr.ordered_quads(self.det, out, meta) for out, meta in
                  zip(self._outputs(fetch_data, len(keys)), metas, strict=True)]
-        return {"keys": keys, "images": images, "quads": quads}, None, ""
+        return {"keys": keys, "images": images, "quads": quads,
+                "options": _options(_one_input(self, input_dicts))}, None, ""
+
+
+def _options(request: dict) -> dict:
+    """The request's `paddlex.*` options (PaddleX's API), passed down the stages."""
+    return {k: v for k, v in request.items() if isinstance(k, str) and k.startswith("paddlex.")}
 
 
 def _crops_of(data: dict) -> list[list[np.ndarray]]:
@@ -163,7 +172,8 @@ class OcrOrientationOp(_StageOp):
             feed, meta = self.ori.preprocess_batch(chunk)
             feeds.append(feed)
             metas.append(meta)
-        passed = {"keys": data["keys"], "quads": data["quads"], "crops": crops}
+        passed = {"keys": data["keys"], "quads": data["quads"], "crops": crops,
+                  "options": data.get("options", {})}
         if not feeds:
             return passed, True, None, ""  # no text anywhere: nothing to classify
         self._keep(data_id, (passed, metas))
@@ -177,12 +187,13 @@ class OcrOrientationOp(_StageOp):
         for out, meta in zip(self._outputs(fetch_data, len(metas)), metas, strict=True):
             angles += [180 if angle_of(label) == 180 else 0
                        for label, _ in self.ori.postprocess(out, meta)]
-        turned, k = [], 0
+        turned, per_image_angles, k = [], [], 0
         for per_image in passed["crops"]:
             turned.append([rotate_180(c) if angles[k + j] == 180 else c
                            for j, c in enumerate(per_image)])
+            per_image_angles.append([angles[k + j] // 180 for j in range(len(per_image))])
             k += len(per_image)
-        return {**passed, "crops": turned}, None, ""
+        return {**passed, "crops": turned, "angles": per_image_angles}, None, ""
 
 
 class OcrRecognitionOp(_StageOp):
@@ -203,6 +214,14 @@ class OcrRecognitionOp(_StageOp):
 
         self.rec = TextRecognizer.from_model_dir(self.model_dir)
 
+    def paddlex_settings(self) -> dict[str, Any]:
+        """What PaddleX's API reports as this pipeline's settings (`prunedResult`)."""
+        det = OCR_DET_PARAMS
+        return {"text_det_params": {k: ocr.OCR_DET_SETTINGS[k] for k in det},
+                "use_textline_orientation": any(isinstance(op, OcrOrientationOp)
+                                                for op in self._input_ops),
+                "text_rec_score_thresh": float(self.score_thresh)}
+
     def oip_signature(self) -> tuple[list, list]:
         """Open Inference Protocol: `image` BYTES in (encoded files), `image` BYTES out (the
         JSON answer per image)."""
@@ -219,7 +238,8 @@ class OcrRecognitionOp(_StageOp):
             batches = ocr.recognition_feeds(self.rec, per_image, self.batch_size_crops)
             plan.append(batches)
             feeds += [feed for _, feed, _ in batches]
-        state = (data["keys"], data["quads"], crops, plan)
+        state = (data["keys"], data["quads"], crops, plan,
+                 data.get("angles") if "paddlex.angles" in data.get("options", {}) else None)
         if not feeds:
             return state, True, None, ""  # no text in any image
         self._keep(data_id, state)
@@ -227,20 +247,26 @@ class OcrRecognitionOp(_StageOp):
 
     def postprocess(self, input_dicts, fetch_data, data_id=0, log_id=0):
         if data_id in self._pending:
-            keys, quads, crops, plan = self._pending.pop(data_id)
+            keys, quads, crops, plan, angles = self._pending.pop(data_id)
             outputs = self._outputs(fetch_data, sum(len(p) for p in plan))
         else:  # skipped: no text
-            keys, quads, crops, plan = fetch_data
+            keys, quads, crops, plan, angles = fetch_data
             outputs = []
         answers, k = {}, 0
-        for key, q, per_image, batches in zip(keys, quads, crops, plan, strict=True):
+        for i, (key, q, per_image, batches) in enumerate(zip(keys, quads, crops, plan,
+                                                               strict=True)):
             try:
                 texts = ocr.read_batches(self.rec, batches, outputs[k:k + len(batches)],
                                          len(per_image))
             except ValueError as exc:
                 raise CustomException(ErrorCode.TYPE_ERROR, f"[{self.name}] {exc}") from None
             k += len(batches)
-            answers[key] = json.dumps(ocr.ocr_lines(q, texts, self.score_thresh),
+            lines = ocr.ocr_lines(q, texts, float("-inf"))
+            if angles is not None:  # PaddleX's API: each line's orientation class (0, 1)
+                for line, angle in zip(lines, angles[i], strict=True):
+                    line["angle"] = angle
+            answers[key] = json.dumps([line for line in lines
+                                       if line["score"] >= self.score_thresh],
                                       ensure_ascii=False)
         return answers, None, ""
 

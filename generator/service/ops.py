@@ -124,7 +124,7 @@ class ImageModelOp(Op):
     def postprocess(self, input_dicts, fetch_dict, data_id=0, log_id=0):
         keys = image_keys(self._request(input_dicts))
         infos = self._infos.pop(data_id, [None] * len(keys))
-        results = self.format_results(fetch_dict, infos)
+        results = self.request_results(fetch_dict, infos, self._request(input_dicts))
         if len(results) != len(keys):
             raise CustomException(ErrorCode.TYPE_ERROR,
                                   f"the model answered for {len(results)} images, the request "
@@ -135,6 +135,12 @@ class ImageModelOp(Op):
     def format_results(self, fetch: dict[str, np.ndarray], infos: list) -> list[Any]:
         """One JSON-able result per image."""
         raise NotImplementedError
+
+    def request_results(self, fetch: dict[str, np.ndarray], infos: list, request: dict
+                        ) -> list[Any]:
+        """`format_results` with the request's options (PaddleX's API passes its options
+        as `paddlex.<name>` keys; see `generator.runtime.protocols.paddlex`)."""
+        return self.format_results(fetch, infos)
 
     @staticmethod
     def _outputs(fetch: dict) -> list[tuple[str, np.ndarray]]:
@@ -178,6 +184,29 @@ class DetectionOp(ImageModelOp):
         return bbox, num
 
     def format_results(self, fetch, infos):
+        return self._detections(fetch, infos, float(self.draw_threshold))
+
+    def request_results(self, fetch, infos, request):
+        """PaddleX's `threshold` option: a score (kept: above it) or {class id: score}
+        (other classes 0.5), as PaddleX's detection predictor applies it."""
+        option = request.get("paddlex.threshold")
+        if option is None:
+            return self.format_results(fetch, infos)
+        try:
+            threshold = json.loads(option)
+            per_class = {int(k): float(v) for k, v in threshold.items()} \
+                if isinstance(threshold, dict) else None
+            lowest = min(per_class.values(), default=0.5) if per_class is not None \
+                else float(threshold)
+        except (ValueError, TypeError, AttributeError):
+            raise CustomException(ErrorCode.INPUT_PARAMS_ERROR,
+                                  f"'paddlex.threshold' must be a number or an object of "
+                                  f"class id -> number, got {option!r}") from None
+        return [[box for box in boxes if box["score"] > (
+                    lowest if per_class is None else per_class.get(box["category_id"], 0.5))]
+                for boxes in self._detections(fetch, infos, min(lowest, 0.5))]
+
+    def _detections(self, fetch, infos, threshold: float):
         bbox, num = self._pick({k: v for k, v in self._outputs(fetch)})
         if bbox is None:
             raise CustomException(ErrorCode.TYPE_ERROR,
@@ -186,8 +215,7 @@ class DetectionOp(ImageModelOp):
         sizes = [info.get("ori_shape") if info else None for info in infos]
         if counts is None and len(sizes) != 1:
             sizes = None
-        return detection_results(fetch[bbox], counts, self.labels, float(self.draw_threshold),
-                                 image_sizes=sizes)
+        return detection_results(fetch[bbox], counts, self.labels, threshold, image_sizes=sizes)
 
 
 class ClassificationOp(ImageModelOp):
@@ -200,8 +228,21 @@ class ClassificationOp(ImageModelOp):
         self.top_k = top_k
 
     def format_results(self, fetch, infos):
+        return self._top(fetch, self.top_k)
+
+    def request_results(self, fetch, infos, request):
+        """PaddleX's `topk` option (a positive integer) instead of `top_k`."""
+        option = request.get("paddlex.topk")
+        if option is None:
+            return self.format_results(fetch, infos)
+        if not str(option).isdigit() or int(option) < 1:
+            raise CustomException(ErrorCode.INPUT_PARAMS_ERROR,
+                                  f"'paddlex.topk' must be a positive integer, got {option!r}")
+        return self._top(fetch, int(option))
+
+    def _top(self, fetch, top_k: int):
         (_, scores), *_ = self._outputs(fetch)
-        return classification_results(scores, self.labels or None, self.top_k)
+        return classification_results(scores, self.labels or None, top_k)
 
 
 class SegmentationOp(ImageModelOp):

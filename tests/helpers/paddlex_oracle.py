@@ -3,7 +3,8 @@
 The venv is `<repo>/.cache/paddlex-venv` (gitignored), built once from PyPI with `PINS` and
 marked complete by a stamp file; `make paddlex-oracle` (run by `.ci/run` before `make test`)
 builds it, and the `paddlex_oracle` fixture builds it when missing or skips with the reason
-(no network, failed install). Predictions run `tests/helpers/paddlex_predict.py` in that venv in
+(no network, failed install). The same build adds the serving extra (`SERVING_PINS`, its own
+stamp, no rebuild) for `paddlex --serve` (tests/helpers/paddlex_serve.py). Predictions run `tests/helpers/paddlex_predict.py` in that venv in
 a subprocess; at run time nothing may reach the network: model-source checks are off, the
 PaddleX cache is a temporary folder and HTTP(S) goes to an unreachable proxy, so any download
 attempt fails loudly instead of silently fetching.
@@ -32,6 +33,10 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 VENV = Path(os.environ.get("PADDLEX_ORACLE_VENV", REPO_ROOT / ".cache" / "paddlex-venv"))
 PINS = ("paddlex[ocr-core]==3.7.2", "paddlepaddle==3.3.1")
 STAMP = VENV / ".oracle-installed"
+#: `paddlex --serve` for the PaddleX-API tests and benchmarks/peers.py: the serving extra and
+#: the `cv` one its object-detection/classification/segmentation pipelines require
+SERVING_PINS = ("paddlex[ocr-core,serving,cv]==3.7.2", "paddlepaddle==3.3.1")
+SERVING_STAMP = VENV / ".serving-installed"
 SCRIPT = Path(__file__).with_name("paddlex_predict.py")
 BUILD_TIMEOUT = 1800.0
 #: a build started by a test fixture must end within pytest's per-test limit (600 s in make test)
@@ -55,34 +60,55 @@ def is_built() -> bool:
     return _python().exists() and STAMP.exists() and STAMP.read_text() == _stamp_text()
 
 
+def serving_installed() -> bool:
+    """The serving extra (`paddlex --serve`) is in the built venv."""
+    return is_built() and SERVING_STAMP.exists() and \
+        SERVING_STAMP.read_text() == "\n".join(SERVING_PINS) + "\n"
+
+
 def build_venv(timeout: float = BUILD_TIMEOUT, log=None) -> Path:
-    """Build the side venv once (a file lock keeps concurrent builders out); returns its python.
-    Raises OracleUnavailable with pip's last lines when it cannot be built."""
+    """Build the side venv once (a file lock keeps concurrent builders out), then add the
+    serving extra to it (without rebuilding the venv); returns its python. Raises
+    OracleUnavailable with pip's last lines when the venv cannot be built (a failed serving
+    step only leaves `serving_installed()` false)."""
     VENV.parent.mkdir(parents=True, exist_ok=True)
     with open(VENV.parent / "paddlex-venv.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if is_built():
-            return _python()
         started = time.monotonic()
-        steps = [[sys.executable, "-m", "venv", "--clear", str(VENV)],
-                 [str(_python()), "-m", "pip", "install", "--quiet", "--upgrade", "pip"],
-                 [str(_python()), "-m", "pip", "install", "--quiet", *PINS]]
-        for cmd in steps:
-            left = timeout - (time.monotonic() - started)
+        if not is_built():
+            _run_steps([[sys.executable, "-m", "venv", "--clear", str(VENV)],
+                        [str(_python()), "-m", "pip", "install", "--quiet", "--upgrade", "pip"],
+                        [str(_python()), "-m", "pip", "install", "--quiet", *PINS]],
+                       timeout, started)
+            STAMP.write_text(_stamp_text())
+        if not serving_installed():
             try:
-                proc = subprocess.run(cmd, capture_output=True, text=True, timeout=max(left, 1))
-            except subprocess.TimeoutExpired as e:
-                raise OracleUnavailable(f"building the PaddleX venv timed out ({timeout:.0f}s) "
-                                        f"at: {' '.join(cmd[:4])}") from e
-            if proc.returncode != 0:
-                tail = (proc.stderr or proc.stdout).strip().splitlines()[-6:]
-                raise OracleUnavailable(
-                    f"cannot build the PaddleX venv ({' '.join(PINS)}): {' '.join(cmd[:4])} "
-                    f"failed (rc {proc.returncode}):\n" + "\n".join(tail))
-        STAMP.write_text(_stamp_text())
+                _run_steps([[str(_python()), "-m", "pip", "install", "--quiet",
+                             *SERVING_PINS]], timeout, started)
+            except OracleUnavailable as e:
+                if log is not None:
+                    print(f"[paddlex-oracle] no serving extra: {e}", file=log)
+            else:
+                SERVING_STAMP.write_text("\n".join(SERVING_PINS) + "\n")
         if log is not None:
-            print(f"[paddlex-oracle] built {VENV} in {time.monotonic() - started:.0f}s", file=log)
+            print(f"[paddlex-oracle] {VENV} ready in {time.monotonic() - started:.0f}s",
+                  file=log)
         return _python()
+
+
+def _run_steps(steps: list[list[str]], timeout: float, started: float) -> None:
+    for cmd in steps:
+        left = timeout - (time.monotonic() - started)
+        try:
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=max(left, 1))
+        except subprocess.TimeoutExpired as e:
+            raise OracleUnavailable(f"building the PaddleX venv timed out ({timeout:.0f}s) "
+                                    f"at: {' '.join(cmd[:4])}") from e
+        if proc.returncode != 0:
+            tail = (proc.stderr or proc.stdout).strip().splitlines()[-6:]
+            raise OracleUnavailable(
+                f"cannot build the PaddleX venv ({' '.join(PINS)}): {' '.join(cmd[:4])} "
+                f"failed (rc {proc.returncode}):\n" + "\n".join(tail))
 
 
 def oracle_env(cache_dir: Path) -> dict[str, str]:

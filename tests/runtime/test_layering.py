@@ -43,8 +43,8 @@ RUNTIME_LAYERS: list[set[str]] = [
     {""},
 ]
 RUNTIME_SUBPACKAGES = ["config", "inference", "inference.backends", "pipeline", "executor",
-                       "protocols", "protocols.http", "protocols.oip", "server", "compat",
-                       "proto", "reader"]
+                       "protocols", "protocols.http", "protocols.oip", "protocols.paddlex",
+                       "server", "compat", "proto", "reader"]
 
 
 def import_graph(package_dir: Path) -> dict[str, set[str]]:

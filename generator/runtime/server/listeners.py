@@ -1,6 +1,6 @@
 """The server's listeners, built from the validated config and the callables the server hands
 over: the gRPC server (PipelineService, the Open Inference Protocol, the admission guard), the
-HTTP gateway and the optional Prometheus listener.
+HTTP gateway (with PaddleX's API for the tasks it covers) and the optional Prometheus listener.
 
 Imports `proto` and `protocols`; never `pipeline_server`.
 """
@@ -8,7 +8,7 @@ Imports `proto` and `protocols`; never `pipeline_server`.
 from __future__ import annotations
 
 import concurrent.futures
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import grpc
@@ -20,8 +20,10 @@ from generator.runtime.protocols.grpc_guard import REFUSAL_THREADS, GrpcGuard, d
 from generator.runtime.protocols.http.gateway import HttpGateway, Limits
 from generator.runtime.protocols.oip.grpc_service import OipGrpcService
 from generator.runtime.protocols.oip.rest import OipRestRouter
+from generator.runtime.protocols.paddlex.router import PaddleXRouter, paddlex_path
 
-__all__ = ["bind_grpc", "build_grpc", "build_http", "build_prometheus", "start_listener"]
+__all__ = ["bind_grpc", "build_grpc", "build_http", "build_paddlex", "build_prometheus",
+           "start_listener"]
 
 
 def message_limit(conf: Mapping[str, Any]) -> int:
@@ -71,13 +73,15 @@ def bind_grpc(server: grpc.Server, conf: Mapping[str, Any]) -> int | None:
 
 
 def build_http(conf: Mapping[str, Any], inference: Callable, routes: dict, models: Any,
-               metrics: Metrics, reuse_port: bool = False) -> HttpGateway | None:
-    """The HTTP gateway on `http_host:http_port` (None when no http_port is set); not started."""
+               metrics: Metrics, reuse_port: bool = False,
+               extra_routers: Sequence[Any] = ()) -> HttpGateway | None:
+    """The HTTP gateway on `http_host:http_port` (None when no http_port is set); not started.
+    `extra_routers` (PaddleX's API) are consulted before the Open Inference Protocol's."""
     if not conf.get("http_port"):
         return None
     return HttpGateway(inference, host=conf["http_host"], port=conf["http_port"],
                        max_body_bytes=message_limit(conf), get_routes=routes,
-                       routers=[OipRestRouter(models)],
+                       routers=[*extra_routers, OipRestRouter(models)],
                        max_workers=max(32, conf["worker_num"]),
                        limits=Limits(conf["http_max_connections"], conf["http_header_timeout_s"],
                                      conf["http_body_timeout_s"]),
@@ -93,6 +97,14 @@ def build_prometheus(conf: Mapping[str, Any], inference: Callable, routes: dict,
         return None
     return HttpGateway(inference, host=conf["http_host"], port=port,
                        get_routes={"/metrics": routes["/metrics"]})
+
+
+def build_paddlex(task: str | None, inference: Callable, settings: Any) -> list[Any]:
+    """PaddleX basic serving's API for a service whose last Op has a PaddleX `task` (none
+    for other services); `settings` are the Op's `paddlex_settings` (OCR)."""
+    if paddlex_path(task) is None:
+        return []
+    return [PaddleXRouter(task, inference, settings)]
 
 
 def start_listener(gateway: Any, what: str, key: str, on_failure: Callable[[], None]) -> None:

@@ -208,8 +208,12 @@ class PipelineServer:
         routes = system_routes(self._name or "default", self._readiness, self._warnings,
                                self._metrics, self.models,
                                getattr(ops[-1], "task", None) if ops else None)
+        last = ops[-1] if ops else None
+        paddlex = listeners.build_paddlex(
+            getattr(last, "task", None), lambda request: self._inference(request, None, "paddlex"),
+            getattr(last, "paddlex_settings", lambda: None)())
         self._http = listeners.build_http(conf, self._inference, routes, self.models,
-                                          self._metrics, reuse_port)
+                                          self._metrics, reuse_port, paddlex)
         if self._http is not None:
             listeners.start_listener(self._http, "HTTP", "http_port", lambda: self.stop(1.0))
             self.http_port = self._http.port

@@ -1,6 +1,7 @@
-"""OpenAPI 3.1 description of a service's HTTP endpoints, both protocols: Paddle Serving's
-`POST /{name}/prediction` (with the service's request keys and results) and the Open Inference
-Protocol's `/v2` endpoints for each of its models (with their inputs and outputs).
+"""OpenAPI 3.1 description of a service's HTTP endpoints: Paddle Serving's
+`POST /{name}/prediction` (with the service's request keys and results), the Open Inference
+Protocol's `/v2` endpoints for each of its models (with their inputs and outputs) and, for the
+tasks PaddleX serves, PaddleX's endpoint and `/health` (`protocols.paddlex.openapi`).
 
 The document is built from the service's own metadata at start-up (no framework generates it:
 the endpoints are not declared through one).
@@ -9,6 +10,9 @@ the endpoints are not declared through one).
 from __future__ import annotations
 
 from typing import Any
+
+from generator.runtime.protocols.paddlex.openapi import TAG as PADDLEX_TAG
+from generator.runtime.protocols.paddlex.openapi import openapi_paths
 
 _ERROR = {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}}
 _GATEWAY_ERROR = {"type": "object", "properties": {
@@ -151,6 +155,7 @@ def openapi_document(name: str, version: str, models: list[Any], task: str | Non
     paths = _paddle_paths(name, service.inputs if service else [],
                           service.outputs if service else [], task)
     paths.update(_oip_paths(models))
+    paths.update(openapi_paths(task))
     paths["/openapi.json"] = {"get": {"summary": "This document",
                                       "responses": {"200": {"description": "OpenAPI 3.1"}}}}
     paths["/docs"] = {"get": {"summary": "This document, rendered",
@@ -160,10 +165,13 @@ def openapi_document(name: str, version: str, models: list[Any], task: str | Non
     return {
         "openapi": "3.1.0",
         "info": {"title": f"{name} ({task or 'service'})", "version": version,
-                 "description": f"Service `{name}`: Paddle Serving's HTTP/JSON protocol and the "
+                 "description": f"Service `{name}`: Paddle Serving's HTTP/JSON protocol, the "
                                 f"Open Inference Protocol (models "
-                                + ", ".join(f"`{m.name}`" for m in models) + ")."},
-        "tags": [{"name": "Paddle Serving protocol"}, {"name": "Open Inference Protocol (v2)"}],
+                                + ", ".join(f"`{m.name}`" for m in models) + ")"
+                                + (" and PaddleX's basic-serving API" if openapi_paths(task)
+                                   else "") + "."},
+        "tags": [{"name": "Paddle Serving protocol"}, {"name": "Open Inference Protocol (v2)"},
+                 *([{"name": PADDLEX_TAG}] if openapi_paths(task) else [])],
         "paths": paths,
         "x-service": {"name": name, "task": task},
     }
