@@ -109,16 +109,22 @@ def test_backend_openvino_installs_the_legacy_program_with_the_same_aliases(tmp_
     assert "paddle oneDNN (legacy)" in res.output  # the folder holds the legacy program
 
 
-def test_backend_onnxruntime_on_a_detector_is_refused_with_the_reason(tmp_path):
+@pytest.mark.slow
+def test_backend_onnxruntime_on_a_pir_detector_with_leaky_relu_and_upsampling(tmp_path):
+    """YOLOv3's PIR program (double leaky_relu slopes and upsample scales, multiclass_nms3):
+    converted with the misreads corrected, checked on the service's preprocessed sample."""
     pytest.importorskip("paddle2onnx", reason="the onnx extra is not installed")
     pytest.importorskip("onnxruntime", reason="the onnx extra is not installed")
     out = tmp_path / "ort"
     res = scaffold("new", "--config", str(YOLO), "-o", "model.args.image_shape=[3,64,64]",
                    "--output", str(out), "--no-vendor", "--backend", "onnxruntime")
-    assert res.exit_code != 0
-    assert "--backend onnxruntime" in res.output and "doubles" in res.output \
-        and "paddle2onnx" in res.output
-    assert not out.exists()
+    assert res.exit_code == 0, res.output
+    chosen = [ln for ln in res.output.splitlines() if ln.startswith("* ")]
+    assert len(chosen) == 1 and "onnxruntime fp32" in chosen[0] \
+        and "same outputs" in chosen[0], res.output
+    assert _local_conf(out)["backend"] == "onnxruntime"
+    assert (out / "serving_server" / "model.onnx").is_file()
+    assert isinstance(_local(out), list)  # the generated config's backend runs in-process
 
 
 def test_unknown_backend_is_refused_before_anything_is_written(tmp_path):
@@ -207,3 +213,52 @@ def test_backend_onnxruntime_serves_a_classifier_with_paddles_results(tmp_path):
     assert [g["category_id"] for g in got] == [w["category_id"] for w in want]
     np.testing.assert_allclose([g["score"] for g in got], [w["score"] for w in want],
                                rtol=1e-4, atol=1e-6)
+
+
+# ----------------------------------------------------------------------------- PIR-only models
+
+@pytest.mark.slow
+def test_pir_only_toolkit_export_gets_onnxruntime_and_openvino_candidates(tmp_path):
+    """A PaddleClas-style export (inference.json + inference.pdiparams + inference.yml) whose
+    program has leaky_relu, hardswish and scaled interpolations: the ONNX conversion (PIR
+    misreads corrected) is compared on the service's own preprocessing, and ONNX Runtime and
+    OpenVINO (reading that ONNX) are measured candidates with Paddle's outputs."""
+    pytest.importorskip("paddle2onnx", reason="the onnx extra is not installed")
+    pytest.importorskip("onnxruntime", reason="the onnx extra is not installed")
+    pytest.importorskip("openvino", reason="the openvino extra is not installed")
+    from tests.helpers.pir_trouble import save_trouble_classifier
+
+    src = save_trouble_classifier(tmp_path / "PP-Trouble_infer", prefix="inference")
+    labels = [f"class {i}" for i in range(5)]
+    (src / "inference.yml").write_text(yaml.safe_dump({
+        "Global": {"model_name": "PP-Trouble"},
+        "PreProcess": {"transform_ops": [
+            {"ResizeImage": {"resize_short": 36}}, {"CropImage": {"size": 32}},
+            {"NormalizeImage": {"scale": 1 / 255, "mean": [0.485, 0.456, 0.406],
+                                "std": [0.229, 0.224, 0.225], "order": ""}},
+            {"ToCHWImage": None}]},
+        "PostProcess": {"Topk": {"topk": 3, "label_list": labels}}}))
+    out = tmp_path / "svc"
+    res = scaffold("new", "--model-dir", str(src), "--output", str(out), "--no-vendor",
+                   "--name", "trouble", "--backend", "auto")
+    assert res.exit_code == 0, res.output
+    table = res.output[res.output.index("backend: "):]
+    rows = {ln[2:].split("  ")[0].strip(): ln for ln in table.splitlines()[1:]}
+    for label in ("onnxruntime fp32", "openvino fp32 (ONNX)"):
+        assert label in rows, table
+        assert " ms " in rows[label] and "same outputs" in rows[label], table
+    assert "doubles" not in table  # no candidate refused before it was tried
+    conf = yaml.safe_load((out / "config.yml").read_text())
+    local = conf["op"]["classification"]["local_service_conf"]
+    server = out / "serving_server"
+    assert (server / "model.onnx").is_file() == (local["backend"] != "paddle")
+    op = OPS_BY_TASK["classification"](name="c", deploy_config=out / "inference.yml",
+                                       labels=out / "label_list.txt", top_k=3)
+    image = {"image": IMAGE.read_bytes()}
+    want = LocalService(op, server, backend="paddle", use_mkldnn=False).predict_images(image)
+    for backend in {local["backend"]} - {"paddle"}:  # the chosen one reads its model.onnx
+        got = LocalService(op, server, backend=backend).predict_images(image)
+        assert [g["category_id"] for g in got["image"]] == \
+            [w["category_id"] for w in want["image"]]
+        assert [g["score"] for g in got["image"]] == pytest.approx(
+            [w["score"] for w in want["image"]], abs=1e-4)
