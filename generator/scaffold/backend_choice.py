@@ -24,14 +24,17 @@ import numpy as np
 
 from generator.runtime.inference.predictor import PredictorOptions
 from generator.runtime.inference.probe import ProbeResult, measure_backends
+from generator.scaffold.backend_decision import MARGIN, decide, spread
 from generator.scaffold.errors import ScaffoldConfigError
 
 logger = logging.getLogger(__name__)
 
 BACKEND_CHOICES = ("auto", "paddle", "openvino", "onnxruntime")
-#: timed runs per candidate (after one untimed run), and the least measuring time
-RUNS = 3
-MIN_SECONDS = 1.0
+#: interleaved timing rounds; timed runs per candidate and round (after one untimed run); the
+#: least measuring time per candidate over all rounds (see backend_decision for the rule)
+ROUNDS = 5
+RUNS = 1
+MIN_SECONDS = 1.5
 
 
 @dataclass(frozen=True)
@@ -80,7 +83,8 @@ class BackendChoice:
                 lines.append(f"{mark} {m.candidate.label:<26} failed: {m.result.failure[:160]}")
                 continue
             same = "same outputs" if m.parity_ok else f"DIFFERENT outputs ({m.parity_note[:120]})"
-            lines.append(f"{mark} {m.candidate.label:<26} {m.result.median_s * 1e3:8.1f} ms "
+            figures = spread(m.result.rounds_s or m.result.times_s).text()
+            lines.append(f"{mark} {m.candidate.label:<26} {figures} "
                          f"{self.speedup(m):5.2f}x  {same}")
         return lines
 
@@ -141,13 +145,15 @@ def choose_backend(folders: dict[str, Path], feed: dict[str, np.ndarray], *,
                            has_onnx="onnx" in folders, allow_onednn=allow_onednn)
     from generator.export.progress import note
 
-    note(f"backends: measuring {', '.join(c.label for c in cands)} on this machine, each "
-         f"{RUNS}+ runs (at least {MIN_SECONDS:g} s) in a probe process")
+    note(f"backends: measuring {', '.join(c.label for c in cands)} on this machine in "
+         f"{ROUNDS} interleaved rounds (at least {MIN_SECONDS:g} s each) in a probe process; "
+         f"the reference is replaced only by one >= {MARGIN:.0%} faster on the median "
+         "(ms: median [fastest-slowest round])")
     options = [PredictorOptions(thread_num=thread_num, backend=c.backend, use_mkldnn=c.use_mkldnn,
                                 mem_optim=False, ir_optim=True) for c in cands]
     results = measure_backends([(folders[c.program], o) for c, o in zip(cands, options,
                                                                           strict=True)],
-                               feed, runs=RUNS, min_seconds=MIN_SECONDS)
+                               feed, runs=RUNS, min_seconds=MIN_SECONDS, rounds=ROUNDS)
     from generator.quality.backend_parity import outputs_equivalent
 
     measured = [Measured(c, r) for c, r in zip(cands, results, strict=True)]
@@ -167,9 +173,20 @@ def choose_backend(folders: dict[str, Path], feed: dict[str, np.ndarray], *,
                           for m in measured if m.candidate.backend == requested)
         raise ScaffoldConfigError(f"--backend {requested} cannot serve this model here: "
                                   f"{notes or 'not available'}")
+    if requested in ("auto", "paddle"):
+        label, why = decide(_rounds(ref), {m.candidate.label: _rounds(m) for m in pool
+                                           if m is not ref})
+        best = next((m for m in pool if m.candidate.label == label), ref)
+        reason = (f"same outputs, {why}" if best is not ref else f"reference kept: {why}")
+        if requested == "paddle":
+            reason = f"--backend paddle, {reason}"
+        return BackendChoice(best.candidate, measured, reason)
     best = min(pool, key=lambda m: m.result.median_s)
-    reason = "fastest with the same outputs" if requested == "auto" else "--backend " + requested
-    return BackendChoice(best.candidate, measured, reason)
+    return BackendChoice(best.candidate, measured, "--backend " + requested)
+
+
+def _rounds(m: Measured) -> list[float]:
+    return m.result.rounds_s or m.result.times_s
 
 
 def install_program(choice: Candidate, folders: dict[str, Path], serving_server: Path,
@@ -228,6 +245,14 @@ def comment_lines(choice: BackendChoice) -> list[str]:
     lines = [f"chosen by scaffold new ({choice.reason}); batch-1 latency on the machine that "
              "generated it:"]
     return lines + [" ".join(r.split()) for r in choice.rows()]
+
+
+def service_extras(device: str, backend: str) -> str:
+    """The package extras a generated service installs: its Paddle build, plus the runtime of
+    its chosen backend (not the converter, nor the backends it did not choose)."""
+    if device != "cpu":
+        return device
+    return "paddle-cpu" + (f",{backend}" if backend in ("openvino", "onnxruntime") else "")
 
 
 def default_concurrency(choice: BackendChoice | None) -> int:

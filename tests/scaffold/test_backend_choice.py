@@ -63,10 +63,11 @@ def test_default_new_serves_the_fastest_backend_with_the_reference_detections(tm
     assert conf["use_mkldnn"] is ("oneDNN (" in label)
     programs = {p.suffix for p in (out / "serving_server").iterdir()}
     assert (".pdmodel" in programs) == ("legacy" in label or conf["backend"] == "openvino")
-    # the choice is the fastest usable candidate of those measured
+    # the reference is replaced only by a candidate >= 10 % faster on the median
     ms = {ln[2:].split("  ")[0].strip(): float(ln.split(" ms")[0].split()[-1])
-          for ln in table.splitlines()[1:] if " ms " in ln and "same outputs" in ln}
-    assert min(ms, key=ms.get) == label.split("  ")[0].strip()
+          for ln in table.splitlines()[1:] if " ms [" in ln and "same outputs" in ln}
+    name = label.split("  ")[0].strip()
+    assert name == "paddle (oneDNN off)" or ms[name] <= 0.9 * ms["paddle (oneDNN off)"], table
 
     want = _local(out, backend="paddle", use_mkldnn=False)
     assert want and np.std([d["score"] for d in want]) > 0.01, "realistic, not degenerate"
