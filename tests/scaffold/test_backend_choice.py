@@ -95,6 +95,8 @@ def test_backend_openvino_installs_the_legacy_program_with_the_same_aliases(tmp_
                    "--output", str(out), "--no-vendor", "--backend", "openvino")
     assert res.exit_code == 0, res.output
     assert _local_conf(out)["backend"] == "openvino"
+    assert "paddle-serving-scaffold[paddle-cpu,openvino]==" in \
+        (out / "requirements.txt").read_text()
     server = out / "serving_server"
     assert (server / "model.pdmodel").is_file() and not (server / "model.json").exists()
     from generator.serving_model import read_model_config
@@ -125,6 +127,9 @@ def test_backend_onnxruntime_on_a_pir_detector_with_leaky_relu_and_upsampling(tm
         and "same outputs" in chosen[0], res.output
     assert _local_conf(out)["backend"] == "onnxruntime"
     assert (out / "serving_server" / "model.onnx").is_file()
+    # the service installs Paddle and ONNX Runtime only (not the converter, not OpenVINO)
+    assert "paddle-serving-scaffold[paddle-cpu,onnxruntime]==" in \
+        (out / "requirements.txt").read_text()
     assert isinstance(_local(out), list)  # the generated config's backend runs in-process
 
 

@@ -62,3 +62,23 @@ def test_same_samples_same_choice_and_spread_figures():
     assert decide(REF, {}) == (None, "no other candidate with the same outputs")
     with pytest.raises(ValueError, match="margin"):
         decide(REF, cands, margin=1.5)
+
+
+def test_service_extras_carry_only_the_chosen_backends_runtime():
+    from generator.scaffold.backend_choice import service_extras
+
+    assert service_extras("cpu", "paddle") == "paddle-cpu"
+    assert service_extras("cpu", "openvino") == "paddle-cpu,openvino"
+    assert service_extras("cpu", "onnxruntime") == "paddle-cpu,onnxruntime"
+    assert service_extras("gpu", "paddle") == "gpu"
+    import configparser
+
+    from tests.helpers.services import REPO_ROOT
+
+    cfg = configparser.ConfigParser()
+    cfg.read(REPO_ROOT / "setup.cfg")
+    extras = {k: set(v.split()) for k, v in cfg["options.extras_require"].items()}
+    names = {k: {r.split(">")[0].split("=")[0] for r in v} for k, v in extras.items()}
+    assert {"paddlepaddle", "openvino", "onnxruntime", "paddle2onnx", "onnx"} <= names["cpu"]
+    assert names["paddle-cpu"] == {"paddlepaddle"}
+    assert names["openvino"] == {"openvino"} and names["onnxruntime"] == {"onnxruntime"}
