@@ -5,6 +5,11 @@ it reads double attributes as floats (a `leaky_relu(negative_slope=0.1)` becomes
 `LeakyRelu(alpha=0)`, i.e. a ReLU; Paddle2ONNX#1646), and with missing or broken parameters it
 exits 0 with an invalid, weightless model. So `convert_to_onnx` never trusts the converter:
 
+0. Its known misreads of Paddle 3 PIR programs are corrected from the program's own attribute
+   values (`pir_fixups`, on by default, `correct_pir=False` shows what paddle2onnx does alone):
+   it converts a copy of the program with the double attributes it reads as floats (leaky_relu
+   slopes, interpolation scales) tagged as floats, and each LeakyRelu's alpha is checked
+   against its op's slope afterwards. What was corrected is recorded in the metadata.
 1. paddle2onnx's Python API (`paddle2onnx.export`) runs in a child process (it imports Paddle,
    prints its errors instead of raising them, and its C++ parser can abort the interpreter).
    Its polygraphy constant folding is off: ONNX Runtime folds constants itself, and polygraphy
@@ -15,7 +20,8 @@ exits 0 with an invalid, weightless model. So `convert_to_onnx` never trusts the
    mismatch attempting to re-use buffer").
 3. Paddle Inference (CPU, oneDNN off; `enable_new_ir(False)` for legacy programs) and ONNX
    Runtime run on the same inputs (deterministic random ones, or the caller's `samples`), and
-   every output must agree within `allclose(rtol, atol)`. A conversion that differs, or that
+   every output must agree within `allclose(rtol, atol)` (or the caller's `judge`, e.g. the
+   backend parity rules that match detections row by row). A conversion that differs, or that
    ONNX Runtime cannot run, is refused (`OnnxParityError` / `OnnxExportError`) and no `.onnx`
    is left at the destination.
 
