@@ -223,18 +223,11 @@ def test_backend_onnxruntime_serves_a_classifier_with_paddles_results(tmp_path):
 
 # ----------------------------------------------------------------------------- PIR-only models
 
-@pytest.mark.slow
-def test_pir_only_toolkit_export_gets_onnxruntime_and_openvino_candidates(tmp_path):
-    """A PaddleClas-style export (inference.json + inference.pdiparams + inference.yml) whose
-    program has leaky_relu, hardswish and scaled interpolations: the ONNX conversion (PIR
-    misreads corrected) is compared on the service's own preprocessing, and ONNX Runtime and
-    OpenVINO (reading that ONNX) are measured candidates with Paddle's outputs."""
-    pytest.importorskip("paddle2onnx", reason="the onnx extra is not installed")
-    pytest.importorskip("onnxruntime", reason="the onnx extra is not installed")
-    pytest.importorskip("openvino", reason="the openvino extra is not installed")
+def _trouble_export(root):
+    """A PaddleClas-style export of the troublesome-ops classifier (PIR only)."""
     from tests.helpers.pir_trouble import save_trouble_classifier
 
-    src = save_trouble_classifier(tmp_path / "PP-Trouble_infer", prefix="inference")
+    src = save_trouble_classifier(root / "PP-Trouble_infer", prefix="inference")
     labels = [f"class {i}" for i in range(5)]
     (src / "inference.yml").write_text(yaml.safe_dump({
         "Global": {"model_name": "PP-Trouble"},
@@ -244,6 +237,47 @@ def test_pir_only_toolkit_export_gets_onnxruntime_and_openvino_candidates(tmp_pa
                                 "std": [0.229, 0.224, 0.225], "order": ""}},
             {"ToCHWImage": None}]},
         "PostProcess": {"Topk": {"topk": 3, "label_list": labels}}}))
+    return src
+
+
+@pytest.mark.slow
+def test_backend_openvino_on_a_pir_only_export_reads_the_onnx_conversion(tmp_path):
+    """No legacy program can be made from a --model-dir export: --backend openvino converts
+    to ONNX (misreads corrected), checks it, and the service's OpenVINO reads model.onnx."""
+    pytest.importorskip("paddle2onnx", reason="the onnx extra is not installed")
+    pytest.importorskip("onnxruntime", reason="the onnx extra is not installed")
+    pytest.importorskip("openvino", reason="the openvino extra is not installed")
+    src = _trouble_export(tmp_path)
+    out = tmp_path / "ov"
+    res = scaffold("new", "--model-dir", str(src), "--output", str(out), "--no-vendor",
+                   "--name", "trouble", "--backend", "openvino")
+    assert res.exit_code == 0, res.output
+    chosen = [ln for ln in res.output.splitlines() if ln.startswith("* ")]
+    assert len(chosen) == 1 and "openvino fp32 (ONNX)" in chosen[0] \
+        and "same outputs" in chosen[0], res.output
+    conf = yaml.safe_load((out / "config.yml").read_text())
+    assert conf["op"]["classification"]["local_service_conf"]["backend"] == "openvino"
+    server = out / "serving_server"
+    assert (server / "model.onnx").is_file() and (server / "inference.json").is_file()
+    assert "[paddle-cpu,openvino]==" in (out / "requirements.txt").read_text()
+    op = OPS_BY_TASK["classification"](name="c", deploy_config=out / "inference.yml",
+                                       labels=out / "label_list.txt", top_k=3)
+    image = {"image": IMAGE.read_bytes()}
+    got = LocalService(op, server, backend="openvino").predict_images(image)
+    want = LocalService(op, server, backend="paddle", use_mkldnn=False).predict_images(image)
+    assert [g["category_id"] for g in got["image"]] == [w["category_id"] for w in want["image"]]
+
+
+@pytest.mark.slow
+def test_pir_only_toolkit_export_gets_onnxruntime_and_openvino_candidates(tmp_path):
+    """A PaddleClas-style export (inference.json + inference.pdiparams + inference.yml) whose
+    program has leaky_relu, hardswish and scaled interpolations: the ONNX conversion (PIR
+    misreads corrected) is compared on the service's own preprocessing, and ONNX Runtime and
+    OpenVINO (reading that ONNX) are measured candidates with Paddle's outputs."""
+    pytest.importorskip("paddle2onnx", reason="the onnx extra is not installed")
+    pytest.importorskip("onnxruntime", reason="the onnx extra is not installed")
+    pytest.importorskip("openvino", reason="the openvino extra is not installed")
+    src = _trouble_export(tmp_path)
     out = tmp_path / "svc"
     res = scaffold("new", "--model-dir", str(src), "--output", str(out), "--no-vendor",
                    "--name", "trouble", "--backend", "auto")
