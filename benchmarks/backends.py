@@ -89,16 +89,20 @@ def prepare(tmp: Path, quick: bool) -> dict[str, dict]:
     for name, (config, overrides) in specs.items():
         folders = {fmt: export(config, overrides, tmp / name / fmt, fmt)
                    for fmt in ("pir", "legacy")}
-        try:
-            from generator.export.onnx_export import convert_to_onnx
-
-            convert_to_onnx(folders["pir"], folders["pir"] / "model.onnx")
-            folders["onnx"] = folders["pir"]
-        except Exception as exc:  # noqa: BLE001 - reported, the backend is skipped
-            log(f"{name}: no ONNX ({' '.join(str(exc).split())[:160]})")
         deploy = next(folders["pir"].parent.glob("infer_cfg.yml"), None) or \
             next(folders["pir"].parent.glob("*.yml"))
         feed = sample_feed(folders["pir"], deploy)
+        try:  # checked as scaffold new checks it: on the feed, with the backend parity rules
+            from generator.export.onnx_export import convert_to_onnx
+            from generator.serving_model import read_model_config
+
+            names = {v.alias_name: v.name for v in read_model_config(folders["pir"]).feed_vars}
+            convert_to_onnx(folders["pir"], folders["pir"] / "model.onnx",
+                            samples={names.get(k, k): v for k, v in feed.items()},
+                            judge=outputs_equivalent)
+            folders["onnx"] = folders["pir"]
+        except Exception as exc:  # noqa: BLE001 - reported, the backend is skipped
+            log(f"{name}: no ONNX ({' '.join(str(exc).split())[:300]})")
         models[name] = {"folders": folders, "feed": feed}
     return models
 
