@@ -6,10 +6,12 @@ PIR program (with the Paddle 3.3.1 pass workarounds) and on the legacy program, 
 legacy program (else on the ONNX conversion) and ONNX Runtime on a paddle2onnx conversion (with
 the PIR misreads corrected: `generator.export.pir_fixups`), each where its package and model
 format are available. No candidate is refused before it is tried: the conversion runs and is
-compared with Paddle on the service's own preprocessed sample; what fails says why. All run on the same preprocessed sample image in a probe child process
-(`generator.runtime.inference.probe`: a crash costs a candidate, not `scaffold new`); each is
-compared with the reference by `generator.quality.backend_parity`, and the fastest one that
-matches is written into config.yml with the measured figures.
+compared with Paddle on the service's own preprocessed sample; what fails says why. All run on
+the same preprocessed sample image in a probe child process (`generator.runtime.inference.probe`: a
+crash costs a candidate, not `scaffold new`), timed in interleaved rounds; each is compared
+with the reference by `generator.quality.backend_parity`, and the choice
+(`generator.scaffold.backend_decision`: the reference is replaced only by a candidate clearly
+faster) is written into config.yml with the measured figures.
 """
 
 from __future__ import annotations
@@ -146,7 +148,8 @@ def choose_backend(folders: dict[str, Path], feed: dict[str, np.ndarray], *,
     from generator.export.progress import note
 
     note(f"backends: measuring {', '.join(c.label for c in cands)} on this machine in "
-         f"{ROUNDS} interleaved rounds (at least {MIN_SECONDS:g} s each) in a probe process; "
+         f"{ROUNDS} interleaved rounds (at least {MIN_SECONDS:g} s per candidate) in a probe "
+         f"process; "
          f"the reference is replaced only by one >= {MARGIN:.0%} faster on the median "
          "(ms: median [fastest-slowest round])")
     options = [PredictorOptions(thread_num=thread_num, backend=c.backend, use_mkldnn=c.use_mkldnn,
