@@ -15,7 +15,14 @@ clients, windows alternating between the services.
 Targets: served default YOLOv3 >= 3x the oneDNN-off service; served/in-process >= 0.9 for the
 backend the default service uses.
 
-    .venv/bin/python benchmarks/backends.py [--rounds 3] [--quick]
+`--pir-only`: PIR-only programs like the Paddle 3 toolkit exports (benchmarks/pir_models.py:
+LCNet-like classifier, DB-like text detector, CRNN-like recogniser; plus our YOLOv3 PIR export
+unless --quick), which reach OpenVINO and ONNX Runtime only through the ONNX conversion with the
+PIR misreads corrected (generator/export/pir_fixups.py). Per model: what paddle2onnx alone does
+(uncorrected) and with the corrections, then all backends in one probe child, interleaved
+round by round (as `scaffold new` measures), batch 1, ratios to oneDNN off, parity.
+
+    .venv/bin/python benchmarks/backends.py [--rounds 3] [--quick] [--pir-only]
 """
 
 from __future__ import annotations
@@ -82,16 +89,20 @@ def prepare(tmp: Path, quick: bool) -> dict[str, dict]:
     for name, (config, overrides) in specs.items():
         folders = {fmt: export(config, overrides, tmp / name / fmt, fmt)
                    for fmt in ("pir", "legacy")}
-        try:
-            from generator.export.onnx_export import convert_to_onnx
-
-            convert_to_onnx(folders["pir"], folders["pir"] / "model.onnx")
-            folders["onnx"] = folders["pir"]
-        except Exception as exc:  # noqa: BLE001 - reported, the backend is skipped
-            log(f"{name}: no ONNX ({' '.join(str(exc).split())[:160]})")
         deploy = next(folders["pir"].parent.glob("infer_cfg.yml"), None) or \
             next(folders["pir"].parent.glob("*.yml"))
         feed = sample_feed(folders["pir"], deploy)
+        try:  # checked as scaffold new checks it: on the feed, with the backend parity rules
+            from generator.export.onnx_export import convert_to_onnx
+            from generator.serving_model import read_model_config
+
+            names = {v.alias_name: v.name for v in read_model_config(folders["pir"]).feed_vars}
+            convert_to_onnx(folders["pir"], folders["pir"] / "model.onnx",
+                            samples={names.get(k, k): v for k, v in feed.items()},
+                            judge=outputs_equivalent)
+            folders["onnx"] = folders["pir"]
+        except Exception as exc:  # noqa: BLE001 - reported, the backend is skipped
+            log(f"{name}: no ONNX ({' '.join(str(exc).split())[:300]})")
         models[name] = {"folders": folders, "feed": feed}
     return models
 
@@ -246,6 +257,68 @@ def served(tmp: Path, quick: bool, windows: int, weights_side: int) -> dict[str,
             "chosen": chosen}
 
 
+PIR_BACKENDS = [  # label, backend, oneDNN
+    ("paddle oneDNN off", "paddle", False),
+    ("paddle oneDNN PIR", "paddle", True),
+    ("openvino fp32 (ONNX)", "openvino", False),
+    ("onnxruntime fp32", "onnxruntime", False),
+]
+
+
+def _conversion(folder: Path, feed: dict[str, np.ndarray], target: Path, correct: bool) -> str:
+    from generator.export.onnx_export import convert_to_onnx
+
+    try:
+        conv = convert_to_onnx(folder, target, samples=feed, correct_pir=correct,
+                               judge=outputs_equivalent)
+    except Exception as exc:  # noqa: BLE001 - reported
+        text = " ".join(str(exc).split())
+        return "FAILS: " + (text.split("[ERROR]")[-1][:110] if "[ERROR]" in text
+                            else text[:160])
+    return f"converts, same outputs ({len(conv.corrections)} values corrected)"
+
+
+def pir_only(tmp: Path, rounds: int, quick: bool) -> None:
+    """The toolkit-like PIR-only programs on every backend (see the module docstring)."""
+    from benchmarks.pir_models import MODELS, save
+    from generator.scaffold.backend_decision import spread
+
+    programs: dict[str, tuple[Path, dict[str, np.ndarray]]] = {}
+    for name in MODELS:
+        folder, x = save(name, tmp / name)
+        programs[name] = (folder, {"x": x})
+    if not quick:
+        from generator.quality.realistic_weights import make_realistic_detector_weights
+
+        yolo = REPO / "serving_configs" / "yolov3.yml"
+        w = tmp / "yolo_pir.pdparams"
+        make_realistic_detector_weights(yolo, ["model.args.image_shape=[3,608,608]"], w)
+        folder = export(yolo, ["model.args.image_shape=[3,608,608]", f"weights={w}"],
+                        tmp / "yolo_pir", "pir")
+        programs["yolov3_mbv1_608 (PIR)"] = (folder, sample_feed(folder, next(
+            folder.parent.glob("infer_cfg.yml"))))
+    for name, (folder, feed) in programs.items():
+        raw = _conversion(folder, feed, tmp / f"{name}_raw.onnx".replace(" ", "_"), False)
+        fixed = _conversion(folder, feed, folder / "model.onnx", True)
+        log(f"\n{name}: paddle2onnx alone: {raw}\n{name}: with pir_fixups: {fixed}")
+        cands = PIR_BACKENDS if (folder / "model.onnx").is_file() else PIR_BACKENDS[:2]
+        opts = [PredictorOptions(thread_num=2, backend=b, use_mkldnn=o, mem_optim=False,
+                                 ir_optim=True, startup_probe=False) for _, b, o in cands]
+        res = measure_backends([(folder, o) for o in opts], feed, runs=1,
+                               min_seconds=(0.6 if quick else 2.0) * rounds, rounds=rounds)
+        ref = res[0]
+        log(f"{name}, batch 1, {rounds} interleaved rounds: median [fastest-slowest round], "
+            "ratio to oneDNN off (median of per-round ratios), parity vs oneDNN off")
+        for (label, _, _), r in zip(cands, res, strict=True):
+            if not r.ok:
+                log(f"  {label:<22} failed: {r.failure[:160]}")
+                continue
+            ratios = [a / b for a, b in zip(ref.rounds_s, r.rounds_s, strict=False)]
+            ok, note = outputs_equivalent(by_position(r.outputs, ref.outputs), ref.outputs)
+            log(f"  {label:<22} {spread(r.rounds_s).text()}  x{np.median(ratios):5.2f}  "
+                f"parity: {'same' if ok else 'DIFFERENT'} ({note[:90]})")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=3)
@@ -253,9 +326,14 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="YOLOv3 at 320, short windows")
     ap.add_argument("--skip-served", action="store_true")
     ap.add_argument("--skip-in-process", action="store_true")
+    ap.add_argument("--pir-only", action="store_true",
+                    help="only the PIR-only toolkit-like programs (ONNX path for OpenVINO/ORT)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-backends-") as d:
         tmp = Path(d)
+        if args.pir_only:
+            pir_only(tmp, args.rounds, args.quick)
+            return
         models = prepare(tmp, args.quick)
         if not args.skip_in_process:
             table = in_process(models, args.rounds, args.quick)

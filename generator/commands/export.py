@@ -137,5 +137,7 @@ def _export_onnx(model_dir: Path, opset: int, rtol: float, atol: float) -> None:
                err=True)
     for warning in conv.warnings:
         click.echo(warning, err=True)
+    for fix in conv.corrections:
+        click.echo(f"corrected a paddle2onnx misread from the PIR program: {fix}", err=True)
     limit = f", batch size <= {conv.max_batch_size}" if conv.max_batch_size else ""
     click.echo(f"onnx:    {conv.onnx_path} (opset {conv.opset}{limit})")

@@ -12,7 +12,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from generator.export import pir_fixups
 from generator.export.errors import OnnxExportError
+from generator.export.pir_fixups import Correction
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
@@ -49,14 +51,18 @@ def _conversion_error(log: str) -> str:
                  "belongs to another model)")
     if "FloatAttribute" in text:
         text += ("\n(Paddle 3 PIR programs store some attributes as doubles, e.g. "
-                 "nearest_interp.scale; paddle2onnx 2.1.0 reads only floats. A legacy "
-                 ".pdmodel does not help: paddle2onnx translates it to PIR first. Serve this "
-                 "model with backend paddle, or openvino on a legacy export.)")
+                 "nearest_interp.scale; paddle2onnx 2.1.0 reads only floats. convert_to_onnx "
+                 "retags the ones known (leaky_relu slopes, interpolation scales: "
+                 "pir_fixups.FLOAT_READ) in a copy of the program unless correct_pir=False; "
+                 "a legacy .pdmodel does not help: paddle2onnx translates it to PIR first. "
+                 "Serve this model with backend paddle, or openvino on a legacy export.)")
     return text
 
 
-def _stage_model(files: Any, work: Path) -> tuple[Path, Path]:
-    """(program, params) paths paddle2onnx can read: it wants `*.json` or `*.pdmodel`."""
+def _stage_model(files: Any, work: Path, correct_pir: bool
+                 ) -> tuple[Path, Path, list[Correction]]:
+    """(program, params) paths paddle2onnx can read (it wants `*.json` or `*.pdmodel`), and the
+    corrections made to a PIR program's copy for it (`pir_fixups.converter_copy`)."""
     if files.kind == "separate":
         raise OnnxExportError(
             f"{files.model_dir}: parameters saved one file per variable (`__model__` layout) "
@@ -65,8 +71,15 @@ def _stage_model(files: Any, work: Path) -> tuple[Path, Path]:
     if files.kind == "combined_legacy":
         shutil.copyfile(files.model_file, work / "model.pdmodel")
         shutil.copyfile(files.params_file, work / "model.pdiparams")
-        return work / "model.pdmodel", work / "model.pdiparams"
-    return files.model_file, files.params_file
+        return work / "model.pdmodel", work / "model.pdiparams", []
+    if not correct_pir or files.kind != "pir_json":
+        return files.model_file, files.params_file, []
+    copy, done = pir_fixups.converter_copy(pir_fixups.load_program(files.model_file))
+    if not done:
+        return files.model_file, files.params_file, []
+    staged = work / "model.json"
+    staged.write_text(json.dumps(copy), encoding="utf-8")
+    return staged, files.params_file, done
 
 
 def _run_paddle2onnx(program: Path, params: Path, save_file: Path, opset: int,

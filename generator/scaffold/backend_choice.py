@@ -3,11 +3,15 @@ machine for this model.
 
 Candidates (CPU): Paddle Inference with oneDNN off (the reference), Paddle with oneDNN on the
 PIR program (with the Paddle 3.3.1 pass workarounds) and on the legacy program, OpenVINO on the
-legacy program and ONNX Runtime on a paddle2onnx conversion, each where its package and model
-format are available. All run on the same preprocessed sample image in a probe child process
-(`generator.runtime.inference.probe`: a crash costs a candidate, not `scaffold new`); each is
-compared with the reference by `generator.quality.backend_parity`, and the fastest one that
-matches is written into config.yml with the measured figures.
+legacy program (else on the ONNX conversion) and ONNX Runtime on a paddle2onnx conversion (with
+the PIR misreads corrected: `generator.export.pir_fixups`), each where its package and model
+format are available. No candidate is refused before it is tried: the conversion runs and is
+compared with Paddle on the service's own preprocessed sample; what fails says why. All run on
+the same preprocessed sample image in a probe child process (`generator.runtime.inference.probe`: a
+crash costs a candidate, not `scaffold new`), timed in interleaved rounds; each is compared
+with the reference by `generator.quality.backend_parity`, and the choice
+(`generator.scaffold.backend_decision`: the reference is replaced only by a candidate clearly
+faster) is written into config.yml with the measured figures.
 """
 
 from __future__ import annotations
@@ -22,14 +26,17 @@ import numpy as np
 
 from generator.runtime.inference.predictor import PredictorOptions
 from generator.runtime.inference.probe import ProbeResult, measure_backends
+from generator.scaffold.backend_decision import MARGIN, decide, spread
 from generator.scaffold.errors import ScaffoldConfigError
 
 logger = logging.getLogger(__name__)
 
 BACKEND_CHOICES = ("auto", "paddle", "openvino", "onnxruntime")
-#: timed runs per candidate (after one untimed run), and the least measuring time
-RUNS = 3
-MIN_SECONDS = 1.0
+#: interleaved timing rounds; timed runs per candidate and round (after one untimed run); the
+#: least measuring time per candidate over all rounds (see backend_decision for the rule)
+ROUNDS = 5
+RUNS = 1
+MIN_SECONDS = 1.5
 
 
 @dataclass(frozen=True)
@@ -78,7 +85,8 @@ class BackendChoice:
                 lines.append(f"{mark} {m.candidate.label:<26} failed: {m.result.failure[:160]}")
                 continue
             same = "same outputs" if m.parity_ok else f"DIFFERENT outputs ({m.parity_note[:120]})"
-            lines.append(f"{mark} {m.candidate.label:<26} {m.result.median_s * 1e3:8.1f} ms "
+            figures = spread(m.result.rounds_s or m.result.times_s).text()
+            lines.append(f"{mark} {m.candidate.label:<26} {figures} "
                          f"{self.speedup(m):5.2f}x  {same}")
         return lines
 
@@ -99,6 +107,14 @@ def available_backends() -> dict[str, str]:
     return out
 
 
+def converter_missing() -> str:
+    """"" when a Paddle program can be converted to ONNX (and checked) here, else why not."""
+    missing = [m for m in ("paddle2onnx", "onnx", "onnxruntime")
+               if not importlib.util.find_spec(m)]
+    return "" if not missing else (f"{' and '.join(missing)} not installed (pip install "
+                                   "'paddle-serving-scaffold[onnx]')")
+
+
 def candidates_for(requested: str, *, has_legacy: bool, has_pir: bool, has_onnx: bool,
                    allow_onednn: bool) -> list[Candidate]:
     """The candidates to measure, the reference first."""
@@ -111,6 +127,8 @@ def candidates_for(requested: str, *, has_legacy: bool, has_pir: bool, has_onnx:
             out.append(Candidate("paddle oneDNN (legacy)", "paddle", True, "legacy"))
     if requested in ("auto", "openvino") and has_legacy:
         out.append(Candidate("openvino fp32", "openvino", False, "legacy"))
+    elif requested in ("auto", "openvino") and has_onnx:
+        out.append(Candidate("openvino fp32 (ONNX)", "openvino", False, "onnx"))
     if requested in ("auto", "onnxruntime") and has_onnx:
         out.append(Candidate("onnxruntime fp32", "onnxruntime", False, "onnx"))
     return out
@@ -129,13 +147,16 @@ def choose_backend(folders: dict[str, Path], feed: dict[str, np.ndarray], *,
                            has_onnx="onnx" in folders, allow_onednn=allow_onednn)
     from generator.export.progress import note
 
-    note(f"backends: measuring {', '.join(c.label for c in cands)} on this machine, each "
-         f"{RUNS}+ runs (at least {MIN_SECONDS:g} s) in a probe process")
+    note(f"backends: measuring {', '.join(c.label for c in cands)} on this machine in "
+         f"{ROUNDS} interleaved rounds (at least {MIN_SECONDS:g} s per candidate) in a probe "
+         f"process; "
+         f"the reference is replaced only by one >= {MARGIN:.0%} faster on the median "
+         "(ms: median [fastest-slowest round])")
     options = [PredictorOptions(thread_num=thread_num, backend=c.backend, use_mkldnn=c.use_mkldnn,
                                 mem_optim=False, ir_optim=True) for c in cands]
     results = measure_backends([(folders[c.program], o) for c, o in zip(cands, options,
                                                                           strict=True)],
-                               feed, runs=RUNS, min_seconds=MIN_SECONDS)
+                               feed, runs=RUNS, min_seconds=MIN_SECONDS, rounds=ROUNDS)
     from generator.quality.backend_parity import outputs_equivalent
 
     measured = [Measured(c, r) for c, r in zip(cands, results, strict=True)]
@@ -155,9 +176,20 @@ def choose_backend(folders: dict[str, Path], feed: dict[str, np.ndarray], *,
                           for m in measured if m.candidate.backend == requested)
         raise ScaffoldConfigError(f"--backend {requested} cannot serve this model here: "
                                   f"{notes or 'not available'}")
+    if requested in ("auto", "paddle"):
+        label, why = decide(_rounds(ref), {m.candidate.label: _rounds(m) for m in pool
+                                           if m is not ref})
+        best = next((m for m in pool if m.candidate.label == label), ref)
+        reason = (f"same outputs, {why}" if best is not ref else f"reference kept: {why}")
+        if requested == "paddle":
+            reason = f"--backend paddle, {reason}"
+        return BackendChoice(best.candidate, measured, reason)
     best = min(pool, key=lambda m: m.result.median_s)
-    reason = "fastest with the same outputs" if requested == "auto" else "--backend " + requested
-    return BackendChoice(best.candidate, measured, reason)
+    return BackendChoice(best.candidate, measured, "--backend " + requested)
+
+
+def _rounds(m: Measured) -> list[float]:
+    return m.result.rounds_s or m.result.times_s
 
 
 def install_program(choice: Candidate, folders: dict[str, Path], serving_server: Path,
@@ -218,6 +250,14 @@ def comment_lines(choice: BackendChoice) -> list[str]:
     return lines + [" ".join(r.split()) for r in choice.rows()]
 
 
+def service_extras(device: str, backend: str) -> str:
+    """The package extras a generated service installs: its Paddle build, plus the runtime of
+    its chosen backend (not the converter, nor the backends it did not choose)."""
+    if device != "cpu":
+        return device
+    return "paddle-cpu" + (f",{backend}" if backend in ("openvino", "onnxruntime") else "")
+
+
 def default_concurrency(choice: BackendChoice | None) -> int:
     """Model Op threads when the config does not say: 2 where inference releases the GIL (a
     request is decoded and answered while another one runs), else 1."""
@@ -238,25 +278,30 @@ def check_requested(backend: str | None) -> str:
     return value
 
 
-def _convert_onnx(server: Path) -> str:
-    """paddle2onnx into `server/model.onnx` behind its parity check; "" or why not."""
+def _convert_onnx(server: Path, feed: dict[str, np.ndarray]) -> str:
+    """paddle2onnx (PIR misreads corrected) into `server/model.onnx`, kept when ONNX Runtime
+    gives Paddle's outputs on `feed` (the service's preprocessed sample, by alias) under the
+    backend parity rules; "" or precisely why not (the output and its difference, or the
+    converter's error)."""
     from generator.export.errors import ExportError
-    from generator.export.onnx_export import convert_to_onnx
-    from generator.runtime.inference.backends.paddle_backend import onednn_workaround_passes
-    from generator.runtime.inference.model_files import find_model_files
+    from generator.export.onnx_export import OnnxParityError, convert_to_onnx
+    from generator.quality.backend_parity import outputs_equivalent
+    from generator.serving_model import read_model_config
 
-    if onednn_workaround_passes(find_model_files(server)):
-        # measured: paddle2onnx 2.1.0 fails on f64 nearest_interp.scale and writes LeakyRelu
-        # with a garbage alpha (Paddle2ONNX#1646); not worth a conversion that cannot pass
-        return ("not converted: the PIR program stores some attributes as doubles (e.g. "
-                "leaky_relu slopes, interpolation scales), which paddle2onnx 2.1.0 cannot "
-                "convert correctly")
+    names = {v.alias_name: v.name for v in read_model_config(server).feed_vars}
+    samples = {names.get(k, k): v for k, v in feed.items()}
     try:
-        convert_to_onnx(server, server / "model.onnx")
+        convert_to_onnx(server, server / "model.onnx", samples=samples,
+                        judge=outputs_equivalent)
+    except OnnxParityError as exc:
+        hint = [ln for ln in str(exc).splitlines() if ln.startswith("likely cause")]
+        return ("converted, but ONNX Runtime's outputs differ from Paddle's: "
+                + (exc.report.problem or str(exc).split(":\n", 1)[-1].splitlines()[0].strip())
+                + ("; " + hint[0] if hint else ""))[:600]
     except ExportError as exc:
         text = " ".join(str(exc).split())
         why = text[text.rfind("(", 0, len(text) - 1):] if text.endswith(")") else ""
-        return "conversion refused: " + text[:200] + (" ... " + why[:400] if why else "")
+        return "conversion failed: " + text[:300] + (" ... " + why[:400] if why else "")
     return ""
 
 
@@ -300,27 +345,32 @@ def choose_for_service(folder: Path, deploy_file: str, *, requested: str, device
     if isinstance(legacy, tuple) and "legacy" not in folders:
         folders["legacy"] = legacy[0]
     onnx_note = ""
-    if requested in ("auto", "onnxruntime") and not available_backends()["onnxruntime"]:
-        onnx_note = _convert_onnx(server)
+    feed = sample_feed(server, folder / deploy_file)
+    wants_onnx = requested in ("auto", "onnxruntime") or (
+        requested == "openvino" and "legacy" not in folders)
+    if wants_onnx and not converter_missing():
+        onnx_note = _convert_onnx(server, feed)
         if not onnx_note:
             folders["onnx"] = server
     if requested == "paddle" and use_mkldnn is False:
         return BackendChoice(Candidate("paddle (oneDNN off)", "paddle", False,
                                        next(iter(folders))), [], "--backend paddle, use_mkldnn: false")
     try:
-        choice = choose_backend(folders, sample_feed(server, folder / deploy_file),
-                                requested=requested,
+        choice = choose_backend(folders, feed, requested=requested,
                                 thread_num=thread_num, allow_onednn=use_mkldnn is not False)
     except ScaffoldConfigError as exc:
-        if onnx_note and requested == "onnxruntime":
-            raise ScaffoldConfigError(f"--backend onnxruntime: {onnx_note}") from exc
+        if onnx_note and requested in ("onnxruntime", "openvino"):
+            raise ScaffoldConfigError(f"--backend {requested}: {onnx_note}") from exc
         raise
     if choice.chosen.program != "onnx":
         for f in server.glob("model.onnx*"):
             f.unlink()
     if onnx_note:
-        choice.measured.append(Measured(Candidate("onnxruntime fp32", "onnxruntime", False,
-                                                  "onnx"), ProbeResult(failure=onnx_note)))
+        for label, name in (("onnxruntime fp32", "onnxruntime"),
+                            ("openvino fp32 (ONNX)", "openvino")):
+            if requested in ("auto", name) and not (name == "openvino" and "legacy" in folders):
+                choice.measured.append(Measured(Candidate(label, name, False, "onnx"),
+                                                ProbeResult(failure=onnx_note)))
     install_program(choice.chosen, folders, server, folder / "serving_client",
                     legacy[1] if isinstance(legacy, tuple) else None)
     if isinstance(legacy, str) and requested in ("auto", "openvino"):

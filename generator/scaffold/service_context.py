@@ -86,6 +86,8 @@ def _context(plan: ServicePlan, deploy_file: str, deploy: Any, folder: Path) -> 
         "precision": s.trt or "fp32", "min_subgraph_size": int(deploy.min_subgraph_size),
         "trt_shapes": trt_shapes, "image": s.image or f"{k8s_name(plan.name)}-serving:latest",
         "k8s_name": k8s_name(plan.name), "paddle_extra": s.device,
+        "service_extras": backend_choice.service_extras(
+            s.device, plan.backend.chosen.backend if plan.backend else "paddle"),
         "paddle_version": versions["paddlepaddle"] if versions["paddlepaddle"] != "unknown"
         else "3.3.1",
         "prestop_sleep_s": PRESTOP_SLEEP_S, "random_weights": plan.random_weights,

@@ -79,6 +79,30 @@ def test_a_real_onednn_crash_in_the_probe_falls_back_to_onednn_off(yolo, caplog)
 
 
 @pytest.mark.slow
+def test_interleaved_rounds_time_every_candidate_and_survive_a_crash(yolo):
+    """measure_backends(rounds=3): each built candidate gets 3 per-round medians; the oneDNN
+    candidate without the workarounds dies with SIGSEGV while being built, gets that failure,
+    and the others are still measured (interleaved) in a new child."""
+    from generator.runtime.inference.predictor import PredictorOptions
+    from generator.runtime.inference.probe import measure_backends
+
+    d = yolo["pir"].model_dir
+    opts = [PredictorOptions(thread_num=1, use_mkldnn=False, mem_optim=False),
+            PredictorOptions(thread_num=1, use_mkldnn=True, onednn_workarounds=False,
+                             mem_optim=False),
+            PredictorOptions(thread_num=1, use_mkldnn=True, mem_optim=False)]
+    got = measure_backends([(d, o) for o in opts], _feed(yolo["pir"], batch=1, side=64),
+                           runs=2, min_seconds=0.0, rounds=3)
+    assert got[1].failure and "SIGSEGV" in got[1].failure
+    for r in (got[0], got[2]):
+        assert r.ok, r.failure
+        assert len(r.rounds_s) == 3 and len(r.times_s) == 6
+        assert r.median_s == pytest.approx(float(np.median(r.rounds_s)))
+    ok, summary = outputs_equivalent(got[2].outputs, got[0].outputs)
+    assert ok, summary
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("fmt", ["pir", "legacy"])
 def test_onednn_detector_equals_onednn_off(yolo, fmt):
     m = yolo[fmt]

@@ -63,10 +63,11 @@ def test_default_new_serves_the_fastest_backend_with_the_reference_detections(tm
     assert conf["use_mkldnn"] is ("oneDNN (" in label)
     programs = {p.suffix for p in (out / "serving_server").iterdir()}
     assert (".pdmodel" in programs) == ("legacy" in label or conf["backend"] == "openvino")
-    # the choice is the fastest usable candidate of those measured
+    # the reference is replaced only by a candidate >= 10 % faster on the median
     ms = {ln[2:].split("  ")[0].strip(): float(ln.split(" ms")[0].split()[-1])
-          for ln in table.splitlines()[1:] if " ms " in ln and "same outputs" in ln}
-    assert min(ms, key=ms.get) == label.split("  ")[0].strip()
+          for ln in table.splitlines()[1:] if " ms [" in ln and "same outputs" in ln}
+    name = label.split("  ")[0].strip()
+    assert name == "paddle (oneDNN off)" or ms[name] <= 0.9 * ms["paddle (oneDNN off)"], table
 
     want = _local(out, backend="paddle", use_mkldnn=False)
     assert want and np.std([d["score"] for d in want]) > 0.01, "realistic, not degenerate"
@@ -94,6 +95,8 @@ def test_backend_openvino_installs_the_legacy_program_with_the_same_aliases(tmp_
                    "--output", str(out), "--no-vendor", "--backend", "openvino")
     assert res.exit_code == 0, res.output
     assert _local_conf(out)["backend"] == "openvino"
+    assert "paddle-serving-scaffold[paddle-cpu,openvino]==" in \
+        (out / "requirements.txt").read_text()
     server = out / "serving_server"
     assert (server / "model.pdmodel").is_file() and not (server / "model.json").exists()
     from generator.serving_model import read_model_config
@@ -109,16 +112,25 @@ def test_backend_openvino_installs_the_legacy_program_with_the_same_aliases(tmp_
     assert "paddle oneDNN (legacy)" in res.output  # the folder holds the legacy program
 
 
-def test_backend_onnxruntime_on_a_detector_is_refused_with_the_reason(tmp_path):
+@pytest.mark.slow
+def test_backend_onnxruntime_on_a_pir_detector_with_leaky_relu_and_upsampling(tmp_path):
+    """YOLOv3's PIR program (double leaky_relu slopes and upsample scales, multiclass_nms3):
+    converted with the misreads corrected, checked on the service's preprocessed sample."""
     pytest.importorskip("paddle2onnx", reason="the onnx extra is not installed")
     pytest.importorskip("onnxruntime", reason="the onnx extra is not installed")
     out = tmp_path / "ort"
     res = scaffold("new", "--config", str(YOLO), "-o", "model.args.image_shape=[3,64,64]",
                    "--output", str(out), "--no-vendor", "--backend", "onnxruntime")
-    assert res.exit_code != 0
-    assert "--backend onnxruntime" in res.output and "doubles" in res.output \
-        and "paddle2onnx" in res.output
-    assert not out.exists()
+    assert res.exit_code == 0, res.output
+    chosen = [ln for ln in res.output.splitlines() if ln.startswith("* ")]
+    assert len(chosen) == 1 and "onnxruntime fp32" in chosen[0] \
+        and "same outputs" in chosen[0], res.output
+    assert _local_conf(out)["backend"] == "onnxruntime"
+    assert (out / "serving_server" / "model.onnx").is_file()
+    # the service installs Paddle and ONNX Runtime only (not the converter, not OpenVINO)
+    assert "paddle-serving-scaffold[paddle-cpu,onnxruntime]==" in \
+        (out / "requirements.txt").read_text()
+    assert isinstance(_local(out), list)  # the generated config's backend runs in-process
 
 
 def test_unknown_backend_is_refused_before_anything_is_written(tmp_path):
@@ -207,3 +219,86 @@ def test_backend_onnxruntime_serves_a_classifier_with_paddles_results(tmp_path):
     assert [g["category_id"] for g in got] == [w["category_id"] for w in want]
     np.testing.assert_allclose([g["score"] for g in got], [w["score"] for w in want],
                                rtol=1e-4, atol=1e-6)
+
+
+# ----------------------------------------------------------------------------- PIR-only models
+
+def _trouble_export(root):
+    """A PaddleClas-style export of the troublesome-ops classifier (PIR only)."""
+    from tests.helpers.pir_trouble import save_trouble_classifier
+
+    src = save_trouble_classifier(root / "PP-Trouble_infer", prefix="inference")
+    labels = [f"class {i}" for i in range(5)]
+    (src / "inference.yml").write_text(yaml.safe_dump({
+        "Global": {"model_name": "PP-Trouble"},
+        "PreProcess": {"transform_ops": [
+            {"ResizeImage": {"resize_short": 36}}, {"CropImage": {"size": 32}},
+            {"NormalizeImage": {"scale": 1 / 255, "mean": [0.485, 0.456, 0.406],
+                                "std": [0.229, 0.224, 0.225], "order": ""}},
+            {"ToCHWImage": None}]},
+        "PostProcess": {"Topk": {"topk": 3, "label_list": labels}}}))
+    return src
+
+
+@pytest.mark.slow
+def test_backend_openvino_on_a_pir_only_export_reads_the_onnx_conversion(tmp_path):
+    """No legacy program can be made from a --model-dir export: --backend openvino converts
+    to ONNX (misreads corrected), checks it, and the service's OpenVINO reads model.onnx."""
+    pytest.importorskip("paddle2onnx", reason="the onnx extra is not installed")
+    pytest.importorskip("onnxruntime", reason="the onnx extra is not installed")
+    pytest.importorskip("openvino", reason="the openvino extra is not installed")
+    src = _trouble_export(tmp_path)
+    out = tmp_path / "ov"
+    res = scaffold("new", "--model-dir", str(src), "--output", str(out), "--no-vendor",
+                   "--name", "trouble", "--backend", "openvino")
+    assert res.exit_code == 0, res.output
+    chosen = [ln for ln in res.output.splitlines() if ln.startswith("* ")]
+    assert len(chosen) == 1 and "openvino fp32 (ONNX)" in chosen[0] \
+        and "same outputs" in chosen[0], res.output
+    conf = yaml.safe_load((out / "config.yml").read_text())
+    assert conf["op"]["classification"]["local_service_conf"]["backend"] == "openvino"
+    server = out / "serving_server"
+    assert (server / "model.onnx").is_file() and (server / "inference.json").is_file()
+    assert "[paddle-cpu,openvino]==" in (out / "requirements.txt").read_text()
+    op = OPS_BY_TASK["classification"](name="c", deploy_config=out / "inference.yml",
+                                       labels=out / "label_list.txt", top_k=3)
+    image = {"image": IMAGE.read_bytes()}
+    got = LocalService(op, server, backend="openvino").predict_images(image)
+    want = LocalService(op, server, backend="paddle", use_mkldnn=False).predict_images(image)
+    assert [g["category_id"] for g in got["image"]] == [w["category_id"] for w in want["image"]]
+
+
+@pytest.mark.slow
+def test_pir_only_toolkit_export_gets_onnxruntime_and_openvino_candidates(tmp_path):
+    """A PaddleClas-style export (inference.json + inference.pdiparams + inference.yml) whose
+    program has leaky_relu, hardswish and scaled interpolations: the ONNX conversion (PIR
+    misreads corrected) is compared on the service's own preprocessing, and ONNX Runtime and
+    OpenVINO (reading that ONNX) are measured candidates with Paddle's outputs."""
+    pytest.importorskip("paddle2onnx", reason="the onnx extra is not installed")
+    pytest.importorskip("onnxruntime", reason="the onnx extra is not installed")
+    pytest.importorskip("openvino", reason="the openvino extra is not installed")
+    src = _trouble_export(tmp_path)
+    out = tmp_path / "svc"
+    res = scaffold("new", "--model-dir", str(src), "--output", str(out), "--no-vendor",
+                   "--name", "trouble", "--backend", "auto")
+    assert res.exit_code == 0, res.output
+    table = res.output[res.output.index("backend: "):]
+    rows = {ln[2:].split("  ")[0].strip(): ln for ln in table.splitlines()[1:]}
+    for label in ("onnxruntime fp32", "openvino fp32 (ONNX)"):
+        assert label in rows, table
+        assert " ms " in rows[label] and "same outputs" in rows[label], table
+    assert "doubles" not in table  # no candidate refused before it was tried
+    conf = yaml.safe_load((out / "config.yml").read_text())
+    local = conf["op"]["classification"]["local_service_conf"]
+    server = out / "serving_server"
+    assert (server / "model.onnx").is_file() == (local["backend"] != "paddle")
+    op = OPS_BY_TASK["classification"](name="c", deploy_config=out / "inference.yml",
+                                       labels=out / "label_list.txt", top_k=3)
+    image = {"image": IMAGE.read_bytes()}
+    want = LocalService(op, server, backend="paddle", use_mkldnn=False).predict_images(image)
+    for backend in {local["backend"]} - {"paddle"}:  # the chosen one reads its model.onnx
+        got = LocalService(op, server, backend=backend).predict_images(image)
+        assert [g["category_id"] for g in got["image"]] == \
+            [w["category_id"] for w in want["image"]]
+        assert [g["score"] for g in got["image"]] == pytest.approx(
+            [w["score"] for w in want["image"]], abs=1e-4)

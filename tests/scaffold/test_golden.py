@@ -27,7 +27,7 @@ def _normalise(text: str, folder, http_port: int, rpc_port: int) -> str:
     text = text.replace(str(folder.parent), "<tmp>").replace(str(REPO_ROOT), "<repo>")
     text = re.sub(rf"(?<![\d.]){http_port}(?!\d)", "<http_port>", text)
     text = re.sub(rf"(?<![\d.]){rpc_port}(?!\d)", "<rpc_port>", text)
-    text = re.sub(rf"(paddle-serving-scaffold(?:\[\w+\])?(?:==|: | )){re.escape(__version__)}",
+    text = re.sub(rf"(paddle-serving-scaffold(?:\[[\w,-]+\])?(?:==|: | )){re.escape(__version__)}",
                   r"\1<version>", text)
     paddle = metadata.version("paddlepaddle")
     text = re.sub(rf"(paddlepaddle(?:-gpu)?(?:==|: )){re.escape(paddle)}", r"\1<paddle>", text)

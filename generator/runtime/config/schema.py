@@ -270,8 +270,8 @@ LOCAL_KEYS: tuple[Key, ...] = (
         "backend",
         "str",
         "paddle",
-        "Inference backend: paddle (Paddle Inference), openvino (reads *.pdmodel) or "
-        "onnxruntime (reads model.onnx); the last two are CPU only.",
+        "Inference backend: paddle (Paddle Inference), openvino (reads *.pdmodel, else "
+        "model.onnx) or onnxruntime (reads model.onnx); the last two are CPU only.",
         choices=("paddle", "openvino", "onnxruntime"),
         extension=True,
     ),

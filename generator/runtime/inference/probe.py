@@ -38,6 +38,8 @@ class ProbeResult:
     failure: str = ""
     #: seconds of each timed run (measure_backend only)
     times_s: list[float] = field(default_factory=list)
+    #: median seconds of each interleaved round (measure_backends with rounds > 1)
+    rounds_s: list[float] = field(default_factory=list)
     #: the outputs of the first run, by fetch alias (measure_backend only)
     outputs: dict[str, np.ndarray] = field(default_factory=dict)
     #: the backend that actually ran (after the child's own fallback rules: none)
@@ -49,7 +51,9 @@ class ProbeResult:
 
     @property
     def median_s(self) -> float:
-        return float(np.median(self.times_s)) if self.times_s else float("nan")
+        """The median of the per-round medians when timed in rounds, else of the runs."""
+        values = self.rounds_s or self.times_s
+        return float(np.median(values)) if values else float("nan")
 
 
 def _options_json(options: PredictorOptions) -> dict[str, Any]:
@@ -90,9 +94,11 @@ def _run_child(request: dict[str, Any], timeout_s: float, *, stream: bool = Fals
         failure = f"the probe process did not finish within {timeout_s:.0f} s"
     items = [json.loads(line[len(RESULT_MARKER):]) for line in stdout.splitlines()
              if line.startswith(RESULT_MARKER)]
-    if stream:
+    if stream:  # "ready" markers: built and run once (interleaved timing follows)
+        ready = [int(i["index"]) for i in items if i.get("stage") == "ready"]
+        items = [i for i in items if "stage" not in i]
         done = len(items) == len(request["candidates"])
-        return {"items": items, "failure": "" if done else
+        return {"items": items, "ready": ready, "failure": "" if done else
                 failure or _describe_exit(code, stderr)}
     if items:
         return items[0]
@@ -111,13 +117,15 @@ def probe_backend(model_dir: str | Path, options: PredictorOptions,
 
 def measure_backends(candidates: list[tuple[str | Path, PredictorOptions]],
                      feed: dict[str, np.ndarray], *, runs: int = 5, min_seconds: float = 0.0,
-                     timeout_s: float = PROBE_TIMEOUT_S) -> list[ProbeResult]:
+                     timeout_s: float = PROBE_TIMEOUT_S, rounds: int = 1) -> list[ProbeResult]:
     """Time each (model folder, options) candidate on `feed`: one untimed run, then `runs`
     timed runs (more until `min_seconds` have passed); return times and first-run outputs.
 
-    The candidates run one after the other in one child process (Paddle is imported once);
-    if the child dies, the candidate it was running gets the failure and a new child goes on
-    with the rest.
+    The candidates run in one child process (Paddle is imported once); if the child dies, the
+    candidate it was running gets the failure and a new child goes on with the rest. With
+    `rounds` > 1 all candidates are built first, then timed in interleaved rounds (each round
+    `runs` runs and `min_seconds / rounds` per candidate, see `probe_child`); per-round medians
+    land in `rounds_s`. A child dying while timing makes the rest be timed one by one.
     """
     results: dict[int, ProbeResult] = {}
     with tempfile.TemporaryDirectory(prefix="scaffold-probe-") as tmp:
@@ -127,7 +135,7 @@ def measure_backends(candidates: list[tuple[str | Path, PredictorOptions]],
             pending = [i for i in range(len(candidates)) if i not in results]
             request = {
                 "feed": str(feed_path), "out_dir": tmp, "runs": runs,
-                "min_seconds": min_seconds,
+                "min_seconds": min_seconds, "rounds": rounds,
                 "candidates": [{"index": i, "model_dir": str(candidates[i][0]),
                                 "options": _options_json(candidates[i][1])} for i in pending],
             }
@@ -140,9 +148,13 @@ def measure_backends(candidates: list[tuple[str | Path, PredictorOptions]],
                 with np.load(item["outputs"]) as data:
                     outputs = {k: data[k] for k in data.files}
                 results[i] = ProbeResult(times_s=list(item["times_s"]), outputs=outputs,
-                                         backend=item.get("backend", ""))
+                                         backend=item.get("backend", ""),
+                                         rounds_s=list(item.get("rounds_s", [])))
             if got["failure"]:
-                first = next(i for i in pending if i not in results)
-                results[first] = ProbeResult(failure=got["failure"])
+                unbuilt = [i for i in pending if i not in results and i not in got["ready"]]
+                if unbuilt:
+                    results[unbuilt[0]] = ProbeResult(failure=got["failure"])
+                else:  # died while timing: time the rest one after the other
+                    rounds = 1
     return [results[i] for i in range(len(candidates))]
 
