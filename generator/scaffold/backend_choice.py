@@ -250,12 +250,17 @@ def comment_lines(choice: BackendChoice) -> list[str]:
     return lines + [" ".join(r.split()) for r in choice.rows()]
 
 
-def service_extras(device: str, backend: str) -> str:
+def service_extras(device: str, *backends: str) -> str:
     """The package extras a generated service installs: its Paddle build, plus the runtime of
-    its chosen backend (not the converter, nor the backends it did not choose)."""
+    each chosen backend (one per model; not the converter, nor the backends not chosen)."""
     if device != "cpu":
         return device
-    return "paddle-cpu" + (f",{backend}" if backend in ("openvino", "onnxruntime") else "")
+    return ",".join(["paddle-cpu", *fast_runtimes(*backends)])
+
+
+def fast_runtimes(*backends: str) -> list[str]:
+    """The backend runtimes beyond Paddle among `backends`, each once, sorted."""
+    return sorted({b for b in backends if b in ("openvino", "onnxruntime")})
 
 
 def default_concurrency(choice: BackendChoice | None) -> int:

@@ -259,6 +259,11 @@ def _context(plan: Any, backends: OcrBackends) -> dict[str, Any]:
         "http_host": bind_hosts(s.host)[0], "rpc_host": bind_hosts(s.host)[1],
         "container_uid": CONTAINER_UID, "stages": stages,
         "has_ori": any(st["kind"] == "textline_orientation" for st in stages),
+        # requirements.txt: Paddle plus the runtime of every stage's backend
+        "backend": " + ".join(backend_choice.fast_runtimes(*(st["backend"] for st in stages)))
+        or "paddle",
+        "service_extras": backend_choice.service_extras(s.device,
+                                                        *(st["backend"] for st in stages)),
         "ocr": plan.config["ocr"],
     }
 

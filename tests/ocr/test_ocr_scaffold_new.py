@@ -136,9 +136,20 @@ def test_update_regenerates_when_a_model_named_by_the_config_changes(tmp_path):
     assert "up to date" in _new(*args, "--update").output
     record = yaml.safe_load((out / ".scaffold.yml").read_text())
     assert record["task"] == "ocr" and set(record["stages"]) == {"det", "rec"}
+    # both stages on Paddle: the image installs Paddle and no other backend runtime
+    assert "paddle-serving-scaffold[paddle-cpu]==" in (out / "requirements.txt").read_text()
     assert record["inputs"]["model_dirs"] == [str((tmp_path / "models" / d).resolve())
                                               for d in ("det", "rec")]
     yml = rec / "inference.yml"
     yml.write_text(yml.read_text(encoding="utf-8") + "\n# re-exported\n", encoding="utf-8")
     res = _new(*args, "--update")
     assert res.exit_code == 0 and "created" in res.output, res.output
+
+
+def test_requirements_carry_the_runtime_of_every_stage_backend_once():
+    from generator.scaffold.backend_choice import service_extras
+
+    assert service_extras("cpu", "paddle", "paddle") == "paddle-cpu"
+    assert service_extras("cpu", "onnxruntime", "paddle", "openvino", "onnxruntime") == \
+        "paddle-cpu,onnxruntime,openvino"
+    assert service_extras("gpu", "paddle", "paddle") == "gpu"
