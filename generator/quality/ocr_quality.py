@@ -57,8 +57,7 @@ def _decode(data: bytes) -> np.ndarray:
 
 def verify_ocr_service(sd: Any, options: Any) -> Report:
     """Served answers (gRPC and HTTP) vs the in-process pipeline, image by image."""
-    from generator.quality.served import _say, _served
-    from generator.quality.service_dir import start_service, stop_service
+    from generator.quality.served import _say, served_checks
 
     report = Report()
     _say(f"reference: the in-process OCR pipeline over {sd.path}'s stage models")
@@ -71,29 +70,9 @@ def verify_ocr_service(sd: Any, options: Any) -> Report:
         report.checks.append(Check("text lines", False, note=(
             "nothing to compare: no text line in any image (generated images have none); "
             "pass --images with text")))
-    proc = None
-    host = options.endpoint or "127.0.0.1"
-    rpc = options.rpc_port or sd.rpc_port
-    http = options.http_port or sd.http_port
-    try:
-        if options.endpoint is None:
-            _say(f"starting {sd.path / 'web_service.py'} ...")
-            proc = start_service(sd)
-        for protocol in options.protocols:
-            for name, data in options.images.items():
-                label = f"{protocol} {name}"
-                try:
-                    err_no, err_msg, got = _served(protocol, host, sd, rpc, http, data)
-                except Exception as exc:  # noqa: BLE001 - a transport failure fails the check
-                    report.checks.append(Check(label, False, note=f"{type(exc).__name__}: {exc}"))
-                    continue
-                if err_no:
-                    report.checks.append(Check(label, False, note=f"err_no {err_no}: {err_msg}"))
-                    continue
-                report.checks.append(compare_ocr(label, got, expected[name], options.tolerance))
-    finally:
-        if proc is not None:
-            stop_service(proc)
+    report.checks += served_checks(
+        options, sd, sd, lambda label, name, got: compare_ocr(label, got, expected[name],
+                                                              options.tolerance))
     return report
 
 

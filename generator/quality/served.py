@@ -6,9 +6,11 @@ from __future__ import annotations
 import base64
 import json
 import sys
+from collections.abc import Callable
 from typing import Any
 
-from generator.quality.service_dir import ServiceDir
+from generator.quality.compare import Check
+from generator.quality.service_dir import ServiceDir, start_service, stop_service
 
 
 def _say(msg: str) -> None:
@@ -38,3 +40,35 @@ def _served(protocol: str, host: str, sd: ServiceDir, rpc: int, http: int,
         return err_no, err_msg, None
     result = dict(zip(keys, values, strict=False)).get("image")
     return 0, "", json.loads(result) if result is not None else None
+
+
+def served_checks(options: Any, sd: ServiceDir, served_dir: ServiceDir,
+                  compare: Callable[[str, str, Any], Check]) -> list[Check]:
+    """Ask the service (started from `served_dir` unless `options.endpoint` names a running one)
+    for every image over every protocol; `compare(label, image_name, answer)` judges each answer.
+    A transport failure or an error answer fails that image's check."""
+    checks: list[Check] = []
+    proc = None
+    host = options.endpoint or "127.0.0.1"
+    rpc = options.rpc_port or sd.rpc_port
+    http = options.http_port or sd.http_port
+    try:
+        if options.endpoint is None:
+            _say(f"starting {served_dir.path / 'web_service.py'} ...")
+            proc = start_service(served_dir)
+        for protocol in options.protocols:
+            for name, data in options.images.items():
+                label = f"{protocol} {name}"
+                try:
+                    err_no, err_msg, got = _served(protocol, host, sd, rpc, http, data)
+                except Exception as exc:  # noqa: BLE001 - a transport failure fails the check
+                    checks.append(Check(label, False, note=f"{type(exc).__name__}: {exc}"))
+                    continue
+                if err_no:
+                    checks.append(Check(label, False, note=f"err_no {err_no}: {err_msg}"))
+                    continue
+                checks.append(compare(label, name, got))
+    finally:
+        if proc is not None:
+            stop_service(proc)
+    return checks

@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 
 from generator.quality.compare import Check, Report, Tolerance, compare_result
-from generator.quality.served import _say, _served
-from generator.quality.service_dir import ServiceDir, open_service_dir, start_service, stop_service
+from generator.quality.served import _say, served_checks
+from generator.quality.service_dir import ServiceDir, open_service_dir
 
 PROTOCOLS = ("grpc", "http")
 
@@ -129,29 +129,11 @@ def verify_service(service_dir: str | Path, options: VerifyOptions) -> Report:
         else:
             report.checks += _dynamic_checks(built, ref, sd, options)
 
-    proc = None
-    host = options.endpoint or "127.0.0.1"
-    rpc = options.rpc_port or sd.rpc_port
-    http = options.http_port or sd.http_port
     try:
-        if options.endpoint is None:
-            _say(f"starting {served_dir.path / 'web_service.py'} ...")
-            proc = start_service(served_dir)
-        for protocol in options.protocols:
-            for name, data in options.images.items():
-                label = f"{protocol} {name}"
-                try:
-                    err_no, err_msg, got = _served(protocol, host, sd, rpc, http, data)
-                except Exception as exc:  # noqa: BLE001 - a transport failure fails the check
-                    report.checks.append(Check(label, False, note=f"{type(exc).__name__}: {exc}"))
-                    continue
-                if err_no:
-                    report.checks.append(Check(label, False, note=f"err_no {err_no}: {err_msg}"))
-                    continue
-                report.checks.append(compare_result(label, task, got, expected[name], tol))
+        report.checks += served_checks(
+            options, sd, served_dir,
+            lambda label, name, got: compare_result(label, task, got, expected[name], tol))
     finally:
-        if proc is not None:
-            stop_service(proc)
         scratch.cleanup()
     return report
 

@@ -166,12 +166,7 @@ def check_model_loads(model_dir: Path, where: str) -> None:
     try:
         import paddle.inference as paddle_infer
 
-        if files.model_file is None:
-            config = paddle_infer.Config(str(files.model_dir))
-        else:
-            config = paddle_infer.Config(str(files.model_file), str(files.params_file))
-        if files.needs_legacy_ir:
-            config.enable_new_ir(False)
+        config = files.paddle_config()
         config.disable_gpu()
         config.disable_mkldnn()  # oneDNN crashes on some exported models (segfault)
         config.disable_glog_info()

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
+from generator.yaml_file import read_yaml_mapping
 
 #: file names looked for in a model directory, in order
 DEPLOY_FILES = ("infer_cfg.yml", "inference.yml", "deploy.yaml", "deploy.yml")
@@ -61,12 +61,7 @@ def find_deploy_config(model_dir: str | Path) -> Path:
 def read_deploy_config(path: str | Path) -> DeployConfig:
     """Parse any supported deploy record into a `DeployConfig`."""
     p = Path(path)
-    try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise DeployConfigError(f"{p}: cannot read deploy record: {exc}") from exc
-    if not isinstance(data, dict):
-        raise DeployConfigError(f"{p}: expected a mapping at the top level")
+    data = read_yaml_mapping(p, DeployConfigError, "deploy record")
     if "Deploy" in data:  # PaddleSeg deploy.yaml / inference.yml
         ops = list((data["Deploy"] or {}).get("transforms") or [])
         return DeployConfig("segmentation", "ppseg", ops, p,

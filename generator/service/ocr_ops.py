@@ -12,43 +12,18 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-import cv2
 import numpy as np
 
-from generator import imaging
-from generator.imaging.limits import check_count, check_pixels
+from generator.imaging.limits import check_count
 from generator.ocr import TextDetector, TextlineOrientation, TextRecognizer
 from generator.ocr.textline_ori import angle_of
 from generator.preprocess import ImageDecodeError
 from generator.runtime.errors import CustomException, ErrorCode
 from generator.service.deploy_config import read_deploy_config, read_labels
-from generator.service.ops import ImageModelOp, image_keys
+from generator.service.ops import ImageModelOp, image_keys, load_bgr
 from generator.toolkit import read_toolkit_export
 
-__all__ = ["OCR_OPS", "TextDetectionOp", "TextRecognitionOp", "TextlineOrientationOp",
-           "decode_bgr"]
-
-
-def decode_bgr(key: str, value: Any) -> np.ndarray:
-    """One request image as BGR HWC uint8: base64 text of a file, or a uint8 tensor (1-D: the
-    file's bytes; [H, W, 3]: RGB pixels)."""
-    try:
-        if isinstance(value, str):
-            return imaging.decode_base64(value)
-        if isinstance(value, np.ndarray) and value.dtype == np.uint8:
-            if value.ndim == 1:
-                return imaging.decode_bytes(value.tobytes())
-            if value.ndim == 3 and value.shape[2] == 3:
-                check_pixels(value.shape[1], value.shape[0], "the image tensor")
-                return cv2.cvtColor(value, cv2.COLOR_RGB2BGR)
-    except ImageDecodeError as exc:
-        raise CustomException(ErrorCode.INPUT_PARAMS_ERROR, f"'{key}': {exc}") from None
-    shape = getattr(value, "shape", None)
-    raise CustomException(
-        ErrorCode.INPUT_PARAMS_ERROR,
-        f"'{key}' must be base64 text of an image file, or a uint8 tensor: 1-D (the file's "
-        f"bytes) or [H, W, 3] (RGB pixels); got {type(value).__name__}"
-        + (f" {getattr(value, 'dtype', '')} {list(shape)}" if shape is not None else ""))
+__all__ = ["OCR_OPS", "TextDetectionOp", "TextRecognitionOp", "TextlineOrientationOp"]
 
 
 class _OcrModelOp(ImageModelOp):
@@ -68,7 +43,7 @@ class _OcrModelOp(ImageModelOp):
             check_count(len(keys))
         except ImageDecodeError as exc:
             raise CustomException(ErrorCode.INPUT_PARAMS_ERROR, str(exc)) from None
-        return [decode_bgr(key, request[key]) for key in keys]
+        return [load_bgr(key, request[key]) for key in keys]
 
     def _feed(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """The model's one input under its real name."""

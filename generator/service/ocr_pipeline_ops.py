@@ -25,14 +25,13 @@ from typing import Any, ClassVar
 import numpy as np
 
 from generator.imaging import ImageDecodeError
-from generator.imaging.decode import decode_base64, decode_bytes
-from generator.imaging.limits import check_count, check_pixels
+from generator.imaging.limits import check_count
 from generator.ocr import pipeline as ocr
 from generator.ocr.crops import crop_quads, rotate_180
 from generator.ocr.textline_ori import angle_of
 from generator.runtime.errors import CustomException, ErrorCode
 from generator.runtime.pipeline.operator import Op
-from generator.service.ops import image_keys
+from generator.service.ops import image_keys, load_bgr
 
 _MAX_PENDING = 4096
 #: PaddleX's `text_det_params` keys, in its order
@@ -49,27 +48,6 @@ def _one_input(op: Op, input_dicts: dict) -> dict:
         raise CustomException(ErrorCode.NOT_IMPLEMENTED,
                               f"{type(op).__name__} takes exactly one input Op")
     return next(iter(input_dicts.values()))
-
-
-def load_bgr(key: str, value: Any) -> np.ndarray:
-    """One request image as BGR uint8 HWC (what PaddleX's predictors read)."""
-    try:
-        if isinstance(value, str):
-            return decode_base64(value)
-        if isinstance(value, np.ndarray) and value.dtype == np.uint8:
-            if value.ndim == 1:
-                return decode_bytes(value)
-            if value.ndim == 3 and value.shape[2] == 3:
-                check_pixels(value.shape[1], value.shape[0], "the image tensor")
-                return np.ascontiguousarray(value[:, :, ::-1])
-    except ImageDecodeError as exc:
-        raise CustomException(ErrorCode.INPUT_PARAMS_ERROR, f"'{key}': {exc}") from None
-    shape = getattr(value, "shape", None)
-    raise CustomException(
-        ErrorCode.INPUT_PARAMS_ERROR,
-        f"'{key}' must be base64 text of an image file, or a uint8 tensor: 1-D (the file's "
-        f"bytes) or [H, W, 3] (RGB pixels); got {type(value).__name__}"
-        + (f" {getattr(value, 'dtype', '')} {list(shape)}" if shape is not None else ""))
 
 
 class _StageOp(Op):

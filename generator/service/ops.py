@@ -20,6 +20,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from generator.imaging.decode import decode_base64, decode_bytes
 from generator.imaging.limits import check_count, check_pixels
 from generator.preprocess import (
     ImageDecodeError,
@@ -49,6 +50,32 @@ def image_keys(request: dict) -> list[str]:
             f"{sorted(str(k) for k in request)}")
     return sorted(keys, key=lambda k: -1 if k == "image" else int(_IMAGE_KEY.match(k).group(1)))
 
+
+def bad_image_input(key: str, value: Any) -> CustomException:
+    """The error for a request value that is neither base64 image text nor an image tensor."""
+    shape = getattr(value, "shape", None)
+    return CustomException(
+        ErrorCode.INPUT_PARAMS_ERROR,
+        f"'{key}' must be base64 text of an image file, or a uint8 tensor: 1-D (the file's "
+        f"bytes) or [H, W, 3] (RGB pixels); got {type(value).__name__}"
+        + (f" {getattr(value, 'dtype', '')} {list(shape)}" if shape is not None else ""))
+
+
+def load_bgr(key: str, value: Any) -> np.ndarray:
+    """One request image as BGR HWC uint8 (what PaddleX's predictors read): base64 text of a
+    file, or a uint8 tensor (1-D: the file's bytes; [H, W, 3]: RGB pixels)."""
+    try:
+        if isinstance(value, str):
+            return decode_base64(value)
+        if isinstance(value, np.ndarray) and value.dtype == np.uint8:
+            if value.ndim == 1:
+                return decode_bytes(value)
+            if value.ndim == 3 and value.shape[2] == 3:
+                check_pixels(value.shape[1], value.shape[0], "the image tensor")
+                return np.ascontiguousarray(value[:, :, ::-1])
+    except ImageDecodeError as exc:
+        raise CustomException(ErrorCode.INPUT_PARAMS_ERROR, f"'{key}': {exc}") from None
+    raise bad_image_input(key, value)
 
 class ImageModelOp(Op):
     """Base of the task Ops. `deploy_config` is the exporter's deploy record (infer_cfg.yml,
@@ -114,12 +141,7 @@ class ImageModelOp(Op):
             if value.ndim == 3 and value.shape[2] == 3:
                 check_pixels(value.shape[1], value.shape[0], "the image tensor")
                 return self.preprocessor(value)
-        shape = getattr(value, "shape", None)
-        raise CustomException(
-            ErrorCode.INPUT_PARAMS_ERROR,
-            f"'{key}' must be base64 text of an image file, or a uint8 tensor: 1-D (the file's "
-            f"bytes) or [H, W, 3] (RGB pixels); got {type(value).__name__}"
-            + (f" {getattr(value, 'dtype', '')} {list(shape)}" if shape is not None else ""))
+        raise bad_image_input(key, value)
 
     def postprocess(self, input_dicts, fetch_dict, data_id=0, log_id=0):
         keys = image_keys(self._request(input_dicts))

@@ -18,17 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-__all__ = [
-    "KINDS",
-    "TRAINING_ONLY_OPS",
-    "ToolkitExport",
-    "ToolkitExportError",
-    "classify_inference_yml",
-    "find_inference_yml",
-    "read_toolkit_export",
-]
+from generator.yaml_file import read_yaml_mapping
 
 #: kinds of model a toolkit export can be, with what identifies each
 KINDS: dict[str, str] = {
@@ -107,13 +97,7 @@ def find_inference_yml(model_dir: str | Path) -> Path:
 
 
 def _load(path: Path) -> dict[str, Any]:
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise ToolkitExportError(f"{path}: cannot read: {exc}") from exc
-    if not isinstance(data, dict):
-        raise ToolkitExportError(f"{path}: expected a mapping at the top level")
-    return data
+    return read_yaml_mapping(path, ToolkitExportError)
 
 
 def _op_list(ops: Any, path: Path) -> list[dict[str, Any]]:

@@ -3,6 +3,8 @@ on free loopback ports, for protocol and page tests."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -49,3 +51,13 @@ def start_classifier_service(root: Path, name: str = "cls", top_k: int = 3,
     server = svc.start()
     server.model_dir = root / "serving_server"
     return server
+
+
+@contextlib.contextmanager
+def classifier_service(root: Path, **kwargs: Any) -> Iterator[Any]:
+    """`start_classifier_service(root, **kwargs)` for a `with` block: stopped on the way out."""
+    server = start_classifier_service(root, **kwargs)
+    try:
+        yield server
+    finally:
+        server.stop(5)

@@ -501,6 +501,15 @@ def save_all(root: str | Path, seed: int = 0) -> dict[str, StandInExport]:
     return {name: fn(Path(root) / name, seed=seed) for name, fn in SAVERS.items()}
 
 
+#: the stand-ins an OCR service is made of: text detection, text recognition, line orientation
+OCR_DET, OCR_REC, OCR_ORI = "PP-OCRv5_mobile_det", "PP-OCRv5_mobile_rec", "PP-LCNet_x0_25_textline_ori"
+
+
+def save_ocr_stand_ins(root: str | Path) -> dict[str, StandInExport]:
+    """The OCR_DET, OCR_REC and OCR_ORI stand-ins under `root/<model_name>/`."""
+    return {name: SAVERS[name](Path(root) / name) for name in (OCR_DET, OCR_REC, OCR_ORI)}
+
+
 # ----------------------------------------------------------------------------- test images
 
 

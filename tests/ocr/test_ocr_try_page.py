@@ -4,17 +4,14 @@ listed with their text (a fixed answer, so the drawing is checked on known numbe
 
 from __future__ import annotations
 
-import asyncio
 import json
 
 import numpy as np
 import pytest
 
 from tests.runtime.test_web_pages import (  # noqa: F401 - chromium: the shared fixture
-    ARTIFACTS,
     JPG,
-    _drive,
-    _fixed_result_service,
+    _drive_fixed,
     chromium,
 )
 
@@ -32,15 +29,7 @@ PROBE = ("(() => { const c = document.getElementById('canvas').getContext('2d');
 def test_try_page_draws_text_line_polygons_and_texts(chromium):  # noqa: F811
     from PIL import Image
 
-    server = _fixed_result_service("ocr", json.dumps(LINES, ensure_ascii=False))
-    try:
-        got = asyncio.run(_drive(chromium, f"http://127.0.0.1:{server.http_port}", PROBE,
-                                 docs=False))
-    finally:
-        server.stop(2)
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    (ARTIFACTS / "try_page_ocr.png").write_bytes(got["screenshot"])
-    assert got["state"] == "done", got["status"]
+    got = _drive_fixed(chromium, "ocr", json.dumps(LINES, ensure_ascii=False), PROBE)
     assert got["status"].startswith("2 text lines")
     assert got["rows"] == ["Hello", "中文 42"]  # listed in the answer's (reading) order
     original = np.asarray(Image.open(JPG).convert("RGB"), dtype=float)

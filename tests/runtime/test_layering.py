@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 #: `generator/` packages, bottom first: a module may import its own package or a lower layer.
 GENERATOR_LAYERS: list[set[str]] = [
-    {"generator", "suggest", "imaging"},  # "generator": the root package (__version__)
+    {"generator", "suggest", "yaml_file", "imaging"},  # "generator": the root package (__version__)
     {"models", "preprocess", "serving_model"},
     {"ppdet", "toolkit"},
     {"runtime"},

@@ -21,7 +21,7 @@ import requests
 
 from generator.runtime.inference.predictor import LocalPredictor
 from generator.service import ClassificationOp
-from tests.helpers.classifier_service import start_classifier_service
+from tests.helpers.classifier_service import classifier_service, start_classifier_service
 
 grpcclient = pytest.importorskip("tritonclient.grpc")
 from tritonclient.grpc import service_pb2, service_pb2_grpc  # noqa: E402
@@ -97,7 +97,9 @@ def wait_until(condition, timeout: float = 120) -> None:
         time.sleep(0.05)
 
 
-def test_bare_model_runs_on_the_ops_copies_not_request_threads(server, monkeypatch) -> None:
+@pytest.fixture
+def predict_threads(monkeypatch) -> list[str]:
+    """The names of the threads that run `LocalPredictor.predict` in this process, in order."""
     threads: list[str] = []
     predict = LocalPredictor.predict
 
@@ -106,6 +108,11 @@ def test_bare_model_runs_on_the_ops_copies_not_request_threads(server, monkeypat
         return predict(self, *args, **kwargs)
 
     monkeypatch.setattr(LocalPredictor, "predict", recording)
+    return threads
+
+
+def test_bare_model_runs_on_the_ops_copies_not_request_threads(server, predict_threads) -> None:
+    threads = predict_threads
     want = LocalPredictor(str(server.model_dir)).predict({"x": X})["scores"]
     threads.clear()
     with grpc.insecure_channel(f"127.0.0.1:{server.rpc_port}") as channel:
@@ -119,17 +126,11 @@ def test_bare_model_runs_on_the_ops_copies_not_request_threads(server, monkeypat
     assert len(threads) == 6 and {t.rsplit("_", 1)[0] for t in threads} == {"op-cls"}, threads
 
 
-def test_bare_model_in_process_mode_runs_on_one_thread_of_its_own(tmp_path, monkeypatch) -> None:
+def test_bare_model_in_process_mode_runs_on_one_thread_of_its_own(tmp_path,
+                                                                  predict_threads) -> None:
     """Process mode: the Op's predictors live in its worker processes; the bare model has one
     predictor here, run by one thread, whatever thread took the call."""
-    threads: list[str] = []
-    predict = LocalPredictor.predict
-
-    def recording(self, *args, **kwargs):
-        threads.append(threading.current_thread().name)
-        return predict(self, *args, **kwargs)
-
-    monkeypatch.setattr(LocalPredictor, "predict", recording)
+    threads = predict_threads
     served = start_classifier_service(tmp_path, dag={"is_thread_op": False},
                                       op={"concurrency": 2})
     try:
@@ -183,10 +184,9 @@ def test_http_calls_past_channel_size_get_503_at_once(bounded) -> None:
 @pytest.fixture
 def capped(tmp_path):
     """A fresh service per test: no connection left over from another test."""
-    served = start_classifier_service(tmp_path, http_max_connections=6,
-                                      http_header_timeout_s=600)
-    yield served
-    served.stop(5)
+    with classifier_service(tmp_path, http_max_connections=6,
+                            http_header_timeout_s=600) as served:
+        yield served
 
 
 def _connections(server, count: int, first_bytes: bytes = b"") -> list[socket.socket]:

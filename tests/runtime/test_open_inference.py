@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from generator.runtime.inference.predictor import LocalPredictor
-from tests.helpers.classifier_service import start_classifier_service
+from tests.helpers.classifier_service import classifier_service
 
 httpclient = pytest.importorskip("tritonclient.http")
 grpcclient = pytest.importorskip("tritonclient.grpc")
@@ -26,9 +26,8 @@ PNG = (REPO / "tests" / "data" / "shapes_320x240.png").read_bytes()
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    served = start_classifier_service(tmp_path_factory.mktemp("oip"))
-    yield served
-    served.stop(5)
+    with classifier_service(tmp_path_factory.mktemp("oip")) as served:
+        yield served
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ import grpc
 import pytest
 import requests
 
-from tests.helpers.classifier_service import start_classifier_service
+from tests.helpers.classifier_service import classifier_service
 
 grpcclient = pytest.importorskip("tritonclient.grpc")
 from tritonclient.grpc import service_pb2, service_pb2_grpc  # noqa: E402
@@ -22,9 +22,8 @@ X = {"name": "x", "datatype": "FP32", "shape": [1, 3, 32, 32], "data": [0.5] * 3
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    served = start_classifier_service(tmp_path_factory.mktemp("oip_hostile"))
-    yield served
-    served.stop(5)
+    with classifier_service(tmp_path_factory.mktemp("oip_hostile")) as served:
+        yield served
 
 
 @pytest.fixture(scope="module")

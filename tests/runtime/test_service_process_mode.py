@@ -79,21 +79,28 @@ X = np.linspace(-1, 1, 13, dtype=np.float32)[None]
 XS = ",".join(str(float(v)) for v in X[0])
 
 
+def _answering_workers(client: PipelineClient, model_dir, n: int) -> list[str]:
+    """`n` concurrent slow predictions, each answer checked against the in-process predictor;
+    the `worker` ("pid:index") that answered each."""
+    with concurrent.futures.ThreadPoolExecutor(n) as pool:
+        resps = list(pool.map(lambda _: client.predict({"x": XS, "sleep": "0.3"}), range(n)))
+    expected = LocalPredictor(str(model_dir)).predict({"x": X})["price"].ravel()
+    workers = []
+    for r in resps:
+        out = dict(zip(r.key, r.value, strict=True))
+        assert r.err_no == 0, r.err_msg
+        np.testing.assert_allclose(json.loads(out["price"]), expected, rtol=1e-5)
+        workers.append(out["worker"])
+    return workers
+
+
 def test_process_ops_then_graceful_shutdown_with_requests_in_flight(tmp_path, model_dir):
     rpc, http = _write(tmp_path, model_dir)
     proc = start_service(["web_service.py", "config.yml"], tmp_path, http)
     try:
         client = PipelineClient()
         client.connect([f"127.0.0.1:{rpc}"])
-        with concurrent.futures.ThreadPoolExecutor(8) as pool:
-            resps = list(pool.map(lambda _: client.predict({"x": XS, "sleep": "0.3"}), range(8)))
-        expected = LocalPredictor(str(model_dir)).predict({"x": X})["price"].ravel()
-        workers = set()
-        for r in resps:
-            out = dict(zip(r.key, r.value, strict=True))
-            assert r.err_no == 0, r.err_msg
-            np.testing.assert_allclose(json.loads(out["price"]), expected, rtol=1e-5)
-            workers.add(out["worker"])
+        workers = set(_answering_workers(client, model_dir, 8))
         assert {w.split(":")[1] for w in workers} == {"0", "1"}, workers
         assert len({w.split(":")[0] for w in workers}) == 2, "Ops did not run in two processes"
 
@@ -126,15 +133,7 @@ def test_worker_kind_picks_threads_or_processes_per_op(tmp_path, model_dir, is_t
     try:
         client = PipelineClient()
         client.connect([f"127.0.0.1:{rpc}"])
-        with concurrent.futures.ThreadPoolExecutor(6) as pool:
-            resps = list(pool.map(lambda _: client.predict({"x": XS, "sleep": "0.3"}), range(6)))
-        expected = LocalPredictor(str(model_dir)).predict({"x": X})["price"].ravel()
-        pids = set()
-        for r in resps:
-            out = dict(zip(r.key, r.value, strict=True))
-            assert r.err_no == 0, r.err_msg
-            np.testing.assert_allclose(json.loads(out["price"]), expected, rtol=1e-5)
-            pids.add(int(out["worker"].split(":")[0]))
+        pids = {int(w.split(":")[0]) for w in _answering_workers(client, model_dir, 6)}
         if in_processes:
             assert len(pids) == 2 and proc.pid not in pids, pids
         else:

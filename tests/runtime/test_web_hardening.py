@@ -12,15 +12,13 @@ import re
 import pytest
 import requests
 
-from tests.helpers.classifier_service import start_classifier_service
+from tests.helpers.classifier_service import classifier_service, start_classifier_service
 
 
 @pytest.fixture(scope="module")
 def loopback(tmp_path_factory):
-    served = start_classifier_service(tmp_path_factory.mktemp("loopback"),
-                                      http_host="127.0.0.1")
-    yield served
-    served.stop(5)
+    with classifier_service(tmp_path_factory.mktemp("loopback"), http_host="127.0.0.1") as served:
+        yield served
 
 
 def _inline_hash(page: str, tag: str) -> str:

@@ -7,18 +7,20 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import os
 import shutil
 import signal
 import subprocess
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 import requests
 
-from tests.helpers.classifier_service import LABELS, start_classifier_service
+from tests.helpers.classifier_service import LABELS, classifier_service
 from tests.helpers.services import free_port
 
 REPO = Path(__file__).resolve().parents[2]
@@ -28,9 +30,8 @@ ARTIFACTS = Path(os.environ.get("TEST_ARTIFACTS_DIR", REPO / "build" / "test-art
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    served = start_classifier_service(tmp_path_factory.mktemp("web"))
-    yield served
-    served.stop(5)
+    with classifier_service(tmp_path_factory.mktemp("web")) as served:
+        yield served
 
 
 def test_openapi_describes_both_protocols_of_this_service(server) -> None:
@@ -86,6 +87,21 @@ class DevTools:
         raise AssertionError(f"timed out waiting for {expression}")
 
 
+@contextlib.asynccontextmanager
+async def _page(devtools_port: int, url: str) -> AsyncIterator[DevTools]:
+    """DevTools on the browser's page, navigated to `url`."""
+    import aiohttp
+
+    async with aiohttp.ClientSession() as session:
+        targets = await (await session.get(f"http://127.0.0.1:{devtools_port}/json/list")).json()
+        target = next(t for t in targets if t["type"] == "page")
+        async with session.ws_connect(target["webSocketDebuggerUrl"], max_msg_size=0) as ws:
+            tools = DevTools(ws)
+            await tools.call("Page.enable")
+            await tools.call("Page.navigate", url=url)
+            yield tools
+
+
 @pytest.fixture(scope="module")
 def chromium(tmp_path_factory):
     pytest.importorskip("aiohttp", reason="the DevTools client uses aiohttp (test extra)")
@@ -114,40 +130,32 @@ def chromium(tmp_path_factory):
 
 
 async def _drive(devtools_port: int, base: str, probe: str = "null", docs: bool = True) -> dict:
-    import aiohttp
-
-    async with aiohttp.ClientSession() as session:
-        targets = await (await session.get(f"http://127.0.0.1:{devtools_port}/json/list")).json()
-        target = next(t for t in targets if t["type"] == "page")
-        async with session.ws_connect(target["webSocketDebuggerUrl"], max_msg_size=0) as ws:
-            tools = DevTools(ws)
-            await tools.call("Page.enable")
-            await tools.call("Page.navigate", url=f"{base}/")
-            await tools.wait_for("document.readyState === 'complete' && !!document.getElementById('file')")
-            document = await tools.call("DOM.getDocument")
-            node = await tools.call("DOM.querySelector", nodeId=document["root"]["nodeId"],
-                                    selector="#file")
-            await tools.call("DOM.setFileInputFiles", files=[str(JPG)], nodeId=node["nodeId"])
-            state = await tools.wait_for(
-                "['done', 'error'].includes(document.getElementById('status').dataset.state)"
-                " && document.getElementById('status').dataset.state")
-            out = {"state": state,
-                   "status": await tools.evaluate("document.getElementById('status').textContent"),
-                   "rows": await tools.evaluate(
-                       "[...document.querySelectorAll('#result tr')].slice(1)"
-                       ".map(r => r.cells[0].textContent)"),
-                   "canvas": await tools.evaluate(
-                       "[document.getElementById('canvas').width,"
-                       " document.getElementById('canvas').height]"),
-                   "probe": await tools.evaluate(probe)}
-            shot = await tools.call("Page.captureScreenshot", format="png")
-            out["screenshot"] = base64.b64decode(shot["data"])
-            if not docs:
-                return out
-            await tools.call("Page.navigate", url=f"{base}/docs")
-            out["docs_ops"] = await tools.wait_for(
-                "document.querySelectorAll('details.op').length")
+    async with _page(devtools_port, f"{base}/") as tools:
+        await tools.wait_for("document.readyState === 'complete' && !!document.getElementById('file')")
+        document = await tools.call("DOM.getDocument")
+        node = await tools.call("DOM.querySelector", nodeId=document["root"]["nodeId"],
+                                selector="#file")
+        await tools.call("DOM.setFileInputFiles", files=[str(JPG)], nodeId=node["nodeId"])
+        state = await tools.wait_for(
+            "['done', 'error'].includes(document.getElementById('status').dataset.state)"
+            " && document.getElementById('status').dataset.state")
+        out = {"state": state,
+               "status": await tools.evaluate("document.getElementById('status').textContent"),
+               "rows": await tools.evaluate(
+                   "[...document.querySelectorAll('#result tr')].slice(1)"
+                   ".map(r => r.cells[0].textContent)"),
+               "canvas": await tools.evaluate(
+                   "[document.getElementById('canvas').width,"
+                   " document.getElementById('canvas').height]"),
+               "probe": await tools.evaluate(probe)}
+        shot = await tools.call("Page.captureScreenshot", format="png")
+        out["screenshot"] = base64.b64decode(shot["data"])
+        if not docs:
             return out
+        await tools.call("Page.navigate", url=f"{base}/docs")
+        out["docs_ops"] = await tools.wait_for(
+            "document.querySelectorAll('details.op').length")
+        return out
 
 
 def test_try_page_shows_the_top_k_in_chromium(server, chromium) -> None:
@@ -191,6 +199,21 @@ def _fixed_result_service(task: str, result: str, name: str = "fixed"):
     return svc.start()
 
 
+def _drive_fixed(devtools_port: int, task: str, result: str, probe: str) -> dict:
+    """The try page of `_fixed_result_service(task, result)` driven to its answer (`_drive`);
+    the screenshot is kept as try_page_<task>.png, and the page must have shown the answer."""
+    server = _fixed_result_service(task, result)
+    try:
+        got = asyncio.run(_drive(devtools_port, f"http://127.0.0.1:{server.http_port}", probe,
+                                 docs=False))
+    finally:
+        server.stop(2)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    (ARTIFACTS / f"try_page_{task}.png").write_bytes(got["screenshot"])
+    assert got["state"] == "done", got["status"]
+    return got
+
+
 def _label_map_png() -> str:
     import io
 
@@ -214,15 +237,7 @@ def test_try_page_draws_boxes_and_masks_in_chromium(chromium, task) -> None:
                               "bbox": [20.0, 20.0, 140.0, 160.0]}])
     else:
         result = json.dumps({"label_map": _label_map_png(), "shape": [240, 320]})
-    server = _fixed_result_service(task, result)
-    try:
-        got = asyncio.run(_drive(chromium, f"http://127.0.0.1:{server.http_port}", PIXELS,
-                                 docs=False))
-    finally:
-        server.stop(2)
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    (ARTIFACTS / f"try_page_{task}.png").write_bytes(got["screenshot"])
-    assert got["state"] == "done", got["status"]
+    got = _drive_fixed(chromium, task, result, PIXELS)
     original = np.asarray(Image.open(JPG).convert("RGB"), dtype=float)
     edge, inside, outside = (np.array(p, dtype=float) for p in got["probe"])
     np.testing.assert_allclose(outside, original[230, 300], atol=12)  # untouched
@@ -261,16 +276,8 @@ def test_pages_show_markup_in_names_and_results_as_text_in_chromium(chromium) ->
 
 
 async def _docs_text(devtools_port: int, base: str) -> dict:
-    import aiohttp
-
-    async with aiohttp.ClientSession() as session:
-        targets = await (await session.get(f"http://127.0.0.1:{devtools_port}/json/list")).json()
-        target = next(t for t in targets if t["type"] == "page")
-        async with session.ws_connect(target["webSocketDebuggerUrl"], max_msg_size=0) as ws:
-            tools = DevTools(ws)
-            await tools.call("Page.enable")
-            await tools.call("Page.navigate", url=f"{base}/docs")
-            await tools.wait_for("document.querySelectorAll('details.op').length")
-            return {"images": await tools.evaluate("document.querySelectorAll('img').length"),
-                    "desc": await tools.evaluate("document.getElementById('desc').textContent"),
-                    "code": await tools.evaluate("document.querySelectorAll('#desc code').length")}
+    async with _page(devtools_port, f"{base}/docs") as tools:
+        await tools.wait_for("document.querySelectorAll('details.op').length")
+        return {"images": await tools.evaluate("document.querySelectorAll('img').length"),
+                "desc": await tools.evaluate("document.getElementById('desc').textContent"),
+                "code": await tools.evaluate("document.querySelectorAll('#desc code').length")}

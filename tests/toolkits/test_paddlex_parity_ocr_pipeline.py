@@ -22,15 +22,14 @@ from tests.helpers.parity import (
 
 pytestmark = pytest.mark.slow
 
-DET, REC, ORI = "PP-OCRv5_mobile_det", "PP-OCRv5_mobile_rec", "PP-LCNet_x0_25_textline_ori"
+DET, REC, ORI = te.OCR_DET, te.OCR_REC, te.OCR_ORI
 
 
 @pytest.fixture(scope="module")
 def pipeline_case(tmp_path_factory):
     oracle = require_oracle()
     root = tmp_path_factory.mktemp("ocr_pipeline_parity")
-    models = {DET: te.save_ppocr_det(root / DET), REC: te.save_ppocr_rec(root / REC),
-              ORI: te.save_textline_ori(root / ORI)}
+    models = te.save_ocr_stand_ins(root)
     page = te.draw_text_lines(640, 480, ["ab12 cd", "hello world", "x9 q", "mixed 4 lines"])
     pages = [root / "page.png", root / "page_180.png", root / "page_tall.png",
              root / "page_slanted.png"]

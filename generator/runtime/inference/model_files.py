@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from generator.runtime.errors import PredictorError
 
@@ -39,6 +39,18 @@ class ModelFiles:
     model_file: Path | None
     params_file: Path | None
     needs_legacy_ir: bool
+
+    def paddle_config(self) -> Any:
+        """A `paddle.inference.Config` that loads these files (legacy IR where they need it)."""
+        import paddle.inference as paddle_infer
+
+        if self.model_file is None:
+            config = paddle_infer.Config(str(self.model_dir))
+        else:
+            config = paddle_infer.Config(str(self.model_file), str(self.params_file))
+        if self.needs_legacy_ir:
+            config.enable_new_ir(False)
+        return config
 
 
 def _pick_pair(model_dir: Path, model_suffix: str) -> tuple[Path, Path] | None:

@@ -17,8 +17,7 @@ A predictor is not thread safe: give each worker thread its own `clone()`.
 from __future__ import annotations
 
 import logging
-import threading
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +33,7 @@ from generator.runtime.inference.options import (
     make_options,
     options_from_local_service_conf,
 )
+from generator.runtime.inference.probe import startup_fallback
 from generator.runtime.inference.warmup import warmup, warmup_feed
 from generator.serving_model import DTYPE_TO_CODE, ModelConfigError, VarInfo, read_model_config
 
@@ -54,9 +54,6 @@ _MKLDNN_HINT = (
     "use_mkldnn is true: oneDNN is known to fail on some exported models; set "
     "`use_mkldnn: false` in local_service_conf"
 )
-#: (model program, options) already probed in this process -> fallback reason ("" when fine).
-_PROBED: dict[tuple[str, str], str] = {}
-_PROBE_LOCK = threading.Lock()
 
 
 def _first_lines(exc: BaseException, n: int = 6) -> str:
@@ -86,18 +83,6 @@ def _list_shape(var: VarInfo, info: Any) -> tuple[int, ...] | None:
     return shape if rank is None or rank == len(shape) + 1 else None
 
 
-def _probe_once(files: ModelFiles, options: PredictorOptions) -> str:
-    """Run the child-process probe once per (program, options) and process; returns the
-    reason to fall back ("" when the backend built and ran)."""
-    from generator.runtime.inference.probe import probe_backend
-
-    key = (str(files.model_file or files.model_dir), repr(options))
-    with _PROBE_LOCK:
-        if key not in _PROBED:
-            _PROBED[key] = probe_backend(files.model_dir, options).failure
-        return _PROBED[key]
-
-
 class LocalPredictor:
     """Paddle Inference predictor for one model folder, Paddle Serving compatible.
 
@@ -116,17 +101,10 @@ class LocalPredictor:
         self.options.validate()
         self.model_files = find_model_files(self.model_dir)
         #: What replaced the configured backend by Paddle with oneDNN off, and why ("" if not).
-        self.fallback_reason = ""
-        if self.options.startup_probe and self.options.may_crash:
-            reason = _probe_once(self.model_files, self.options)
-            if reason:
-                asked = self.options.backend + (" with oneDNN" if self.options.use_mkldnn
-                                                and self.options.backend == "paddle" else "")
-                self.fallback_reason = (
-                    f"{self.model_dir}: {asked} failed in a probe process ({reason}); running "
-                    "Paddle Inference with oneDNN off instead")
-                logger.warning("%s", self.fallback_reason)
-                self.options = replace(self.options, backend="paddle", use_mkldnn=False)
+        self.options, self.fallback_reason = startup_fallback(self.model_dir, self.model_files,
+                                                              self.options)
+        if self.fallback_reason:
+            logger.warning("%s", self.fallback_reason)
         self._engine = self._create_engine()
         self._load_vars()
         self._bind_fetch()

@@ -2,7 +2,8 @@
 interpreter (a SIGSEGV in a oneDNN pass, an abort in a foreign runtime) cannot take the service
 or `scaffold new` down with it.
 
-Two uses: `probe_backend` (start-up: does it build and run at all?) and `measure_backends`
+Two uses: `probe_backend` (start-up: does it build and run at all? `startup_fallback` probes once
+per process and picks Paddle Inference with oneDNN off where it does not) and `measure_backends`
 (`scaffold new`, `scaffold bench --backends`: time candidates on given inputs and return their
 outputs).
 The child is `python -m generator.runtime.inference.probe_child`, which reads one JSON request
@@ -17,18 +18,23 @@ import signal
 import subprocess
 import sys
 import tempfile
-from dataclasses import asdict, dataclass, field
+import threading
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 if TYPE_CHECKING:
+    from generator.runtime.inference.model_files import ModelFiles
     from generator.runtime.inference.options import PredictorOptions
 
 RESULT_MARKER = "@@probe-result@@ "
 #: Seconds a probe may take before it counts as failed (loading + a few runs of a big model).
 PROBE_TIMEOUT_S = 300.0
+#: (model program, options) already probed in this process -> fallback reason ("" when fine).
+_PROBED: dict[tuple[str, str], str] = {}
+_PROBE_LOCK = threading.Lock()
 
 
 @dataclass
@@ -113,6 +119,34 @@ def probe_backend(model_dir: str | Path, options: PredictorOptions,
     if isinstance(got, str):
         return ProbeResult(failure=got)
     return ProbeResult(failure=got.get("error", ""), backend=got.get("backend", ""))
+
+
+def _probe_once(files: ModelFiles, options: PredictorOptions) -> str:
+    """Run the child-process probe once per (program, options) and process; returns the
+    reason to fall back ("" when the backend built and ran)."""
+    key = (str(files.model_file or files.model_dir), repr(options))
+    with _PROBE_LOCK:
+        if key not in _PROBED:
+            _PROBED[key] = probe_backend(files.model_dir, options).failure
+        return _PROBED[key]
+
+
+def startup_fallback(model_dir: Path, files: ModelFiles,
+                     options: PredictorOptions) -> tuple[PredictorOptions, str]:
+    """The options a predictor is built with: where `options` ask for a backend that might crash
+    the interpreter (and `startup_probe` is on), it is probed first, once per process; if the
+    probe failed, Paddle Inference with oneDNN off replaces it. Returns the options and what
+    replaced the configured backend, and why ("" when nothing did)."""
+    if not (options.startup_probe and options.may_crash):
+        return options, ""
+    reason = _probe_once(files, options)
+    if not reason:
+        return options, ""
+    asked = options.backend + (" with oneDNN" if options.use_mkldnn
+                               and options.backend == "paddle" else "")
+    why = (f"{model_dir}: {asked} failed in a probe process ({reason}); running "
+           "Paddle Inference with oneDNN off instead")
+    return replace(options, backend="paddle", use_mkldnn=False), why
 
 
 def measure_backends(candidates: list[tuple[str | Path, PredictorOptions]],

@@ -78,8 +78,6 @@ def build_inference_config(files: ModelFiles, options: PredictorOptions,
     `LocalPredictor.load_model_config`). `mem_optim` overrides `options.mem_optim`, used to
     retry without memory optimisation where Paddle 3 rejects it.
     """
-    import paddle.inference as paddle_infer
-
     options.validate()
     precision = options.precision.lower()
     if precision not in PRECISIONS:
@@ -87,12 +85,7 @@ def build_inference_config(files: ModelFiles, options: PredictorOptions,
                        options.precision, PRECISIONS)
         precision = "fp32"
 
-    if files.model_file is None:
-        config = paddle_infer.Config(str(files.model_dir))
-    else:
-        config = paddle_infer.Config(str(files.model_file), str(files.params_file))
-    if files.needs_legacy_ir:
-        config.enable_new_ir(False)
+    config = files.paddle_config()
     if not options.glog_info and not options.use_profile:
         config.disable_glog_info()
 
