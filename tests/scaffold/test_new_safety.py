@@ -221,7 +221,10 @@ def test_gpu_device_and_k8s_manifests(generated):
     assert hpa["spec"]["scaleTargetRef"]["name"] == dep["metadata"]["name"]
     assert "FROM python:3.11-slim" in (folder / "Dockerfile").read_text()
     from generator import __version__
-    assert f"paddle-serving-scaffold[cpu]=={__version__}" in \
+    # Paddle's CPU build plus only the runtime of the backend config.yml uses
+    backend = conf["op"]["detection"]["local_service_conf"]["backend"]
+    extras = "paddle-cpu" + ("" if backend == "paddle" else f",{backend}")
+    assert f"paddle-serving-scaffold[{extras}]=={__version__}" in \
         (folder / "requirements.txt").read_text()
     record = yaml.safe_load((folder / ".scaffold.yml").read_text())
     assert record["versions"]["paddle-serving-scaffold"] == __version__
