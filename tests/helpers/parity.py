@@ -128,9 +128,15 @@ def match_polys(got: Sequence[tuple[Any, float]], want: Sequence[tuple[Any, floa
 
 def match_boxes(got: Sequence[dict[str, Any]], want: Sequence[dict[str, Any]], where: str
                 ) -> None:
-    """Detection boxes: the same (class, score, box) multiset; boxes within BOX_PX."""
+    """Detection boxes: the same (class, score, box) multiset; boxes within BOX_PX. At the
+    NMS output's cut (keep_top_k) rows whose scores tie within SCORE_TOL with the last kept
+    one may be chosen differently (OpenVINO's multi-threaded NMS breaks exact ties in another
+    order than Paddle's): such a PaddleX row may pair with an unmatched served row of the same
+    class and score; nowhere else."""
     assert len(got) == len(want), f"{where}: {len(got)} boxes, PaddleX {len(want)}"
     free = list(range(len(got)))
+    cut = min((w["score"] for w in want), default=0.0)
+    at_cut = []
     for w in want:
         wb = np.asarray(w["coordinate"], dtype=np.float64)
         best, best_d = None, np.inf
@@ -141,9 +147,17 @@ def match_boxes(got: Sequence[dict[str, Any]], want: Sequence[dict[str, Any]], w
             d = np.abs(np.asarray(g["bbox"], dtype=np.float64) - wb).max()
             if d < best_d:
                 best, best_d = k, d
+        if (best is None or best_d > BOX_PX) and w["score"] - cut <= SCORE_TOL:
+            at_cut.append(w)
+            continue
         assert best is not None and best_d <= BOX_PX, \
             f"{where}: PaddleX box {w} has no served match (nearest {best_d:.3f}px)"
         free.pop(best)
+    for w in at_cut:  # a tie at the cut: any unmatched row of that class and score
+        k = next((k for k, i in enumerate(free) if got[i]["category_id"] == w["cls_id"]
+                  and abs(got[i]["score"] - w["score"]) <= SCORE_TOL), None)
+        assert k is not None, f"{where}: PaddleX box {w} (at the top-k cut) has no served match"
+        free.pop(k)
 
 
 def decode_label_map(png_b64: str) -> np.ndarray:
