@@ -55,7 +55,7 @@ def command(service_dir, concurrency, duration, protocol, image_path, endpoint, 
 
     if compare_backends:
         from generator.quality.service_dir import ServiceDirError
-        from generator.scaffold.backend_choice import compare_service_backends
+        from generator.scaffold.backend_compare import compare_service_backends
         from generator.scaffold.errors import ScaffoldError
 
         try:

@@ -182,7 +182,7 @@ def test_scaffold_verify_and_bench_run_on_the_ocr_service(ocr_service):
         [("grpc", 1), ("grpc", 2), ("http", 1), ("http", 2)]
     assert all(lv.errors == 0 and lv.qps > 0 for lv in bench.levels)
 
-    from generator.scaffold.backend_choice import compare_service_backends
+    from generator.scaffold.backend_compare import compare_service_backends
 
     table = compare_service_backends(folder)  # scaffold bench --backends: stage by stage
     assert "det (det/): config.yml uses backend" in table
