@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
+from pathlib import Path
 
-from generator.runtime.compat.client_utils import MultiThreadRunner, benchmark_args, show_latency
+from generator.runtime.compat.client_utils import benchmark_args, show_latency
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def _work(idx: int, resource: dict) -> list[list]:
@@ -12,8 +17,14 @@ def _work(idx: int, resource: dict) -> list[list]:
 
 
 def test_multi_thread_runner_merges_each_result_list():
-    merged = MultiThreadRunner().run(_work, 3, {"k": 10})
-    assert merged == [[10, 20, 30], ["t1", "t2", "t3"]]
+    # In a fresh interpreter, as the benchmark clients run it: its process pool forks, and a
+    # fork of this test process (Paddle, gRPC and server threads alive) can deadlock at exit.
+    code = ("from generator.runtime.compat.client_utils import MultiThreadRunner\n"
+            "from tests.runtime.test_client_utils import _work\n"
+            "print(MultiThreadRunner().run(_work, 3, {'k': 10}))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=300, cwd=REPO_ROOT, check=True).stdout
+    assert out.strip() == str([[10, 20, 30], ["t1", "t2", "t3"]])
 
 
 def test_benchmark_args_defaults_and_values():
