@@ -59,10 +59,13 @@ import click
               help="CPU inference backend. Default auto: each available backend is measured "
                    "on this machine for this model and the fastest with Paddle's outputs is "
                    "written into config.yml.")
-@click.option("--sweep", is_flag=True,
-              help="Also measure the served throughput of model instances x threads per "
-                   "instance x batch size on this machine (16 gRPC clients, under a minute "
-                   "for small models) and write the winner into config.yml.")
+@click.option("--sweep/--no-sweep", default=True, show_default=True, envvar="SCAFFOLD_SWEEP",
+              show_envvar=True,
+              help="Measure the served throughput of model instances x threads per instance x "
+                   "batch size on this machine (16 gRPC clients, interleaved rounds, about "
+                   "half a minute for small models) and write the winner into config.yml. CPU "
+                   "single-model services; --no-sweep keeps one instance (two threads where "
+                   "the backend releases the GIL).")
 @click.option("--vendor/--no-vendor", default=True, show_default=True,
               help="Put this package's wheel in vendor/, so the folder installs (pip, docker "
                    "build) on a machine that has never seen this repository.")
@@ -123,6 +126,8 @@ def command(config: Path | None, model_dirs: tuple[Path, ...], opts: tuple[str, 
         click.echo(plan.backend.table())
     if plan.sweep is not None:
         click.echo(plan.sweep.table())
+    if plan.sweep_warning:
+        click.echo(f"warning: {plan.sweep_warning}", err=True)
     click.echo(f"created {result.output}/ ({plan.task} service {plan.name!r}, "
                f"{len(result.files)} files)")
     if plan.random_weights:

@@ -74,14 +74,12 @@ def open_service_dir(path: str | Path) -> ServiceDir:
     if not (p / "web_service.py").is_file() or not (p / "config.yml").is_file():
         raise ServiceDirError(f"{p}: not a service folder (needs web_service.py and config.yml; "
                               "create one with `scaffold new`)")
-    cwd = os.getcwd()
-    os.chdir(p)  # config.yml paths are relative to the service folder
+    # the loader keeps relative paths as written (no chdir: the serving sweep opens candidate
+    # folders from several threads, and the working directory is the whole process's)
     try:
         conf = load_pipeline_config(str(p / "config.yml"))
     except PipelineConfigError as exc:
         raise ServiceDirError(str(exc)) from exc
-    finally:
-        os.chdir(cwd)
     models = [op["local_service_conf"].get("model_config") for op in conf["op"].values()
               if op.get("local_service_conf", {}).get("model_config")]
     if not models:

@@ -217,11 +217,18 @@ def _sweep(plan: ServicePlan, folder: Path) -> Any:
     """Measure served instances x threads x batch size (see serving_sweep) and write the
     winner into config.yml; CPU services only."""
     from generator.quality.samples import generated_images
+    from generator.quality.service_dir import ServiceDirError
     from generator.scaffold import serving_sweep
 
     if plan.settings.device != "cpu":
         return None
-    result = serving_sweep.sweep_service(folder, next(iter(generated_images(1).values())))
+    try:
+        result = serving_sweep.sweep_service(folder, next(iter(generated_images(1).values())))
+    except (ServiceDirError, RuntimeError) as exc:
+        plan.sweep_warning = (f"the serving sweep measured nothing ({exc}); config.yml keeps "
+                              "the default serving configuration. Check the service with "
+                              "`scaffold verify`, and re-measure with `scaffold bench --configs`")
+        return None
     serving_sweep.write_choice(folder / "config.yml", plan.task, result)
     return result
 

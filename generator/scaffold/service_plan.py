@@ -49,7 +49,7 @@ class NewServiceRequest:
     strict_overrides: bool = False  # unknown -o keys of PaddleDetection configs are errors
     warnings: list[str] = field(default_factory=list)  # found while planning
     backend: str | None = None  # None/"auto": the fastest with Paddle's outputs (backend_choice)
-    sweep: bool = False  # measure instances x threads x batch size served (serving_sweep)
+    sweep: bool = True  # measure instances x threads x batch size served (serving_sweep)
     #: several --model-dir: the toolkit exports of a two-stage OCR service (ocr_service)
     model_dirs: list[Path] = field(default_factory=list)
 
@@ -72,6 +72,7 @@ class ServicePlan:
     notes: list[str] = field(default_factory=list)
     backend: Any = None  # the BackendChoice made while building
     sweep: Any = None  # the serving_sweep.SweepResult made while building (request.sweep)
+    sweep_warning: str = ""  # why the sweep could not measure (config.yml keeps the defaults)
     replace: ReplacePlan | None = None  # the existing generated folder --overwrite replaces
     kept: list[str] = field(default_factory=list)  # the user's files carried over
     up_to_date: bool = False  # --update: the folder was generated from these same inputs

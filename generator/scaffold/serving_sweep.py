@@ -21,6 +21,7 @@ import shutil
 import statistics
 import tempfile
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,13 +29,14 @@ import yaml
 
 #: load of one probe window: concurrent clients and seconds
 CLIENTS = 16
-WINDOW_S = 2.0
+WINDOW_S = 1.5
 ROUNDS = 3
+#: untimed load on each candidate before the rounds (connections, oneDNN kernels, batching)
+WARM_S = 0.5
 #: a candidate must beat the current best by this fraction (median of per-round ratios)
 MARGIN = 0.10
 #: p50 latency bound of the probe, ms
 LATENCY_BOUND_MS = 1000.0
-
 
 
 @dataclass(frozen=True, order=True)
@@ -64,6 +66,7 @@ class SweepResult:
     chosen: ServingCandidate
     samples: dict[ServingCandidate, list[Sample]] = field(default_factory=dict)
     reason: str = ""
+    seconds: float = 0.0  # wall time of the whole sweep (start, rounds, stop)
 
     def rows(self) -> list[str]:
         lines = []
@@ -77,7 +80,8 @@ class SweepResult:
         return lines
 
     def table(self) -> str:
-        return "\n".join([f"serving: {self.chosen.label} ({self.reason})", *self.rows()])
+        return "\n".join([f"serving: {self.chosen.label} ({self.reason}; measured in "
+                          f"{self.seconds:.0f} s)", *self.rows()])
 
 
 def candidates(cores: int, batch_sizes: tuple[int, ...] = (1, 4)) -> list[ServingCandidate]:
@@ -131,6 +135,8 @@ def op_variant(conf: dict, op_name: str, cand: ServingCandidate, rpc: int, http:
     op["worker_kind"] = "auto"
     op["batch_size"] = cand.batch_size
     op["local_service_conf"]["thread_num"] = cand.threads
+    # the backend was probed when it was chosen; a crash here only drops the candidate
+    op["local_service_conf"]["startup_probe"] = False
     return out
 
 
@@ -217,6 +223,7 @@ def sweep_service(service_dir: Path, image: bytes, *, cores: int | None = None,
     op_name = next(n for n, o in conf["op"].items()
                    if (o.get("local_service_conf") or {}).get("model_config"))
     cands = cands or candidates(cores or os.cpu_count() or 1)
+    began = time.monotonic()
     work = Path(tempfile.mkdtemp(prefix=".sweep-", dir=sd.path.parent))
     procs: dict[ServingCandidate, tuple] = {}
     errors: list[str] = []
@@ -263,7 +270,7 @@ def sweep_service(service_dir: Path, image: bytes, *, cores: int | None = None,
             raise RuntimeError("no serving candidate started: " + "; ".join(errors)[:2000])
         samples: dict[ServingCandidate, list[Sample]] = {c: [] for c in live}
         for c in live:
-            _probe(procs[c][1], payload, clients, 0.5)  # warm
+            _probe(procs[c][1], payload, clients, WARM_S)
         for _ in range(rounds):
             for c in live:
                 samples[c].append(_probe(procs[c][1], payload, clients, window_s))
@@ -276,4 +283,4 @@ def sweep_service(service_dir: Path, image: bytes, *, cores: int | None = None,
             t.join()
         shutil.rmtree(work, ignore_errors=True)
     chosen, reason = decide(samples, latency_bound_ms=latency_bound_ms)
-    return SweepResult(chosen, samples, reason)
+    return SweepResult(chosen, samples, reason, time.monotonic() - began)

@@ -114,6 +114,21 @@ def test_model_dir_service_shows_the_dynamic_check_as_skipped(service, tmp_path)
                      r"exported model \(--model-dir", result.output)
 
 
+def test_open_service_dir_leaves_the_working_directory_alone(service, monkeypatch):
+    """The serving sweep opens candidate folders from several threads at once: a chdir there
+    (process-wide) left the process in a deleted folder."""
+    import os
+
+    from generator.quality.service_dir import open_service_dir
+
+    def no_chdir(path):
+        raise AssertionError(f"open_service_dir changed the working directory to {path}")
+
+    monkeypatch.setattr(os, "chdir", no_chdir)
+    sd = open_service_dir(service)
+    assert sd.model_dir.is_dir() and sd.rpc_port
+
+
 def test_baseline_seconds_bounds_the_baseline(service):
     from generator.quality.bench import inprocess_throughput
     from generator.quality.service_dir import open_service_dir

@@ -74,13 +74,18 @@ def test_write_choice_sets_the_keys_with_the_figures_as_a_comment(tmp_path):
 
 
 @pytest.mark.slow
-def test_scaffold_new_sweep_writes_the_measured_choice(generated, tmp_path):
+def test_scaffold_new_sweeps_by_default_and_writes_the_measured_choice(generated, tmp_path,
+                                                                      monkeypatch):
     source, _, _ = generated("classification")
     out = tmp_path / "svc"
-    res = scaffold("new", "--model-dir", str(source), "--output", str(out), "--no-vendor",
-                   "--backend", "paddle", "--sweep")
+    monkeypatch.delenv("SCAFFOLD_SWEEP")  # the suite's conftest turns the default off
+    # a --model-dir relative to the working directory: the sweep starts candidates from
+    # folders it deletes afterwards, and the path must still resolve when the record is written
+    monkeypatch.chdir(source.parent)
+    res = scaffold("new", "--model-dir", source.name, "--output", str(out), "--no-vendor",
+                   "--backend", "paddle")
     assert res.exit_code == 0, res.output
-    assert "serving: " in res.output and "images/s" in res.output
+    assert "serving: " in res.output and "images/s" in res.output and "measured in" in res.output
     chosen = [ln for ln in res.output.splitlines() if ln.startswith("* ")
               and "inst x" in ln]
     assert len(chosen) == 1, res.output
@@ -93,4 +98,9 @@ def test_scaffold_new_sweep_writes_the_measured_choice(generated, tmp_path):
     text = (out / "config.yml").read_text()
     assert "serving configuration chosen by measurement" in text
     assert yaml.safe_load(text)["op"]["classification"]["worker_kind"] == "auto"
+    # the candidates skipped the startup probe; the written service keeps it
+    assert op["local_service_conf"]["startup_probe"] is True
     assert not list(tmp_path.glob(".sweep-*"))  # the probe folders are gone
+    assert os.getcwd() == str(source.parent)
+    record = yaml.safe_load((out / ".scaffold.yml").read_text())
+    assert record["inputs"]["model_dir"] == str(source.resolve())
