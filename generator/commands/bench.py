@@ -72,9 +72,13 @@ def command(service_dir, concurrency, duration, protocol, image_path, endpoint, 
     image = (Path(image_path).read_bytes() if image_path
              else generated_images(2)["generated_1.png"])
     if sweep_configs:
+        from generator.quality.samples import text_page
+        from generator.quality.service_dir import open_service_dir
         from generator.scaffold.serving_sweep import sweep_service
 
         try:
+            if not image_path and open_service_dir(service_dir).record.get("task") == "ocr":
+                image = text_page()  # a page of text lines: the recognizer's share of the work
             click.echo(sweep_service(Path(service_dir), image).table())
         except (ServiceDirError, RuntimeError) as exc:
             click.echo(f"error: {exc}", err=True)

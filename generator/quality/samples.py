@@ -32,6 +32,22 @@ def generated_images(count: int = 4, seed: int = 0) -> dict[str, bytes]:
     return images
 
 
+def text_page(lines: int = 8, seed: int = 0) -> bytes:
+    """A 640x480 PNG page of `lines` printed text lines (OpenCV's Hershey font; deterministic):
+    the sample of an OCR service's serving sweep."""
+    rng = np.random.default_rng(seed)
+    img = np.full((480, 640, 3), 245, np.uint8)
+    words = ["serving", "paddle", "model", "42", "text", "line", "ocr", "2026", "fast"]
+    for i in range(lines):
+        text = " ".join(words[int(k)] for k in rng.integers(0, len(words), 3))
+        cv2.putText(img, text, (20 + int(rng.integers(0, 60)), 45 + i * 55),
+                    cv2.FONT_HERSHEY_SIMPLEX, 1.1, (20, 20, 20), 2, cv2.LINE_AA)
+    ok, buf = cv2.imencode(".png", img)
+    if not ok:  # pragma: no cover - encoding a valid array does not fail
+        raise RuntimeError("cannot encode the generated page")
+    return buf.tobytes()
+
+
 def load_images(paths: list[str | Path]) -> dict[str, bytes]:
     """Read image files; a clear error names a missing or empty one."""
     images = {}

@@ -290,6 +290,10 @@ def build_ocr(plan: Any, folder: Path, now: _dt.datetime) -> None:
         target = folder / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(text, encoding="utf-8")
+    if plan.request.sweep:
+        from generator.scaffold.new_service import sweep_into
+
+        plan.sweep = sweep_into(plan, folder)
     record = yaml.safe_load(_record(plan, now))
     record["inputs"]["model_dirs"] = [str(st.source.resolve()) for st in plan.config["stages"]]
     record["stages"] = {st.folder: {"kind": st.kind, "model_name": st.model_name}

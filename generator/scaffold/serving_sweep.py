@@ -2,8 +2,13 @@
 measuring SERVED throughput on this machine.
 
 Candidates are model instances x threads per instance x batch size (instances x threads never
-more than the cores). Every candidate is the service itself (its `web_service.py`, its model
-folder) started with that `op.<name>` variant of its config.yml, all at once; then, in
+more than the cores), several instances as processes and, where every model's backend releases
+the GIL (ONNX Runtime, OpenVINO), also as threads: decoding and pre/post-processing run in
+Python, so processes can win even then (measured: a two-stage OCR service). A service with
+several model Ops (OCR) gets each candidate on every model Op, batch size 1 only (its
+recognition batches the crops of one page itself). Every candidate is the service itself (its
+`web_service.py`, its model folders) started with that `op.<name>` variant of its config.yml,
+all at once; then, in
 interleaved rounds, each gets a short window of closed-loop gRPC load (`clients` concurrent
 requests of one sample image, from this process's event loop). `decide` picks the winner: among the
 candidates without errors whose median p50 is within the latency bound, a candidate replaces the
@@ -46,10 +51,12 @@ class ServingCandidate:
     instances: int
     threads: int
     batch_size: int
+    worker_kind: str = "auto"  # op.*.worker_kind: auto, thread or process
 
     @property
     def label(self) -> str:
-        return f"{self.instances} inst x {self.threads} thr, batch {self.batch_size}"
+        kind = {"thread": " (threads)", "process": " (processes)"}.get(self.worker_kind, "")
+        return f"{self.instances} inst x {self.threads} thr{kind}, batch {self.batch_size}"
 
 
 @dataclass
@@ -67,6 +74,7 @@ class SweepResult:
     samples: dict[ServingCandidate, list[Sample]] = field(default_factory=dict)
     reason: str = ""
     seconds: float = 0.0  # wall time of the whole sweep (start, rounds, stop)
+    op_names: list[str] = field(default_factory=list)  # the model Ops each candidate set
 
     def rows(self) -> list[str]:
         lines = []
@@ -75,7 +83,7 @@ class SweepResult:
             ips = statistics.mean(s.ips for s in runs) if runs else float("nan")
             p50 = statistics.median(s.p50_ms for s in runs) if runs else float("nan")
             errs = sum(s.errors for s in runs)
-            lines.append(f"{mark} {cand.label:<28} {ips:8.1f} images/s  p50 {p50:7.1f} ms"
+            lines.append(f"{mark} {cand.label:<40} {ips:8.1f} req/s  p50 {p50:7.1f} ms"
                          + (f"  {errs} errors" if errs else ""))
         return lines
 
@@ -84,12 +92,15 @@ class SweepResult:
                           f"{self.seconds:.0f} s)", *self.rows()])
 
 
-def candidates(cores: int, batch_sizes: tuple[int, ...] = (1, 4)) -> list[ServingCandidate]:
+def candidates(cores: int, batch_sizes: tuple[int, ...] = (1, 4),
+               kinds: tuple[str, ...] = ("process",)) -> list[ServingCandidate]:
     """1, 2 and 4 instances (at most `cores`), each with an equal share of the cores as its
-    threads, x `batch_sizes`; the first one is the baseline: one instance on every core."""
+    threads, x `batch_sizes`, several instances as each of `kinds`; the first one is the
+    baseline: one instance on every core (`worker_kind: auto`)."""
     cores = max(1, cores)
-    return [ServingCandidate(i, max(1, cores // i), b)
-            for i in (1, 2, 4) if i <= cores for b in batch_sizes]
+    return [ServingCandidate(i, max(1, cores // i), b, "auto" if i == 1 else k)
+            for i in (1, 2, 4) if i <= cores for k in (kinds if i > 1 else ("auto",))
+            for b in batch_sizes]
 
 
 def decide(samples: dict[ServingCandidate, list[Sample]], *, latency_bound_ms: float,
@@ -123,31 +134,45 @@ def decide(samples: dict[ServingCandidate, list[Sample]], *, latency_bound_ms: f
         return best, f"no candidate beat the baseline by {margin:.0%}"
     ratio = statistics.mean(s.ips for s in samples[best]) / max(
         1e-9, statistics.mean(s.ips for s in samples[order[0]]))
-    return best, f"{ratio:.2f}x the baseline's served images/s"
+    return best, f"{ratio:.2f}x the baseline's served requests/s"
 
 
-def op_variant(conf: dict, op_name: str, cand: ServingCandidate, rpc: int, http: int) -> dict:
-    """`conf` (a config.yml mapping) with the Op set to `cand` and the ports changed."""
+def model_ops(conf: dict) -> list[str]:
+    """The Ops of a config.yml mapping that run a local model, in graph order."""
+    return [n for n, o in conf["op"].items()
+            if (o.get("local_service_conf") or {}).get("model_config")]
+
+
+def op_variant(conf: dict, op_names: list[str], cand: ServingCandidate, rpc: int,
+               http: int) -> dict:
+    """`conf` (a config.yml mapping) with the model Ops set to `cand`, the ports changed."""
     out = json.loads(json.dumps(conf))
     out["rpc_port"], out["http_port"] = rpc, http
-    op = out["op"][op_name]
-    op["concurrency"] = cand.instances
-    op["worker_kind"] = "auto"
-    op["batch_size"] = cand.batch_size
-    op["local_service_conf"]["thread_num"] = cand.threads
-    # the backend was probed when it was chosen; a crash here only drops the candidate
-    op["local_service_conf"]["startup_probe"] = False
+    for name in op_names:
+        op = out["op"][name]
+        op["concurrency"] = cand.instances
+        op["worker_kind"] = cand.worker_kind
+        op["batch_size"] = cand.batch_size
+        op["local_service_conf"]["thread_num"] = cand.threads
+        # the backend was probed when it was chosen; a crash here only drops the candidate
+        op["local_service_conf"]["startup_probe"] = False
     return out
 
 
-def write_choice(config_file: Path, op_name: str, result: SweepResult) -> None:
-    """Set the chosen keys in config.yml (in place, comments kept), the figures as a comment
-    above the Op."""
+def write_choice(config_file: Path, op_names: list[str], result: SweepResult) -> None:
+    """Set the chosen keys of each model Op in config.yml (in place, comments kept), the
+    figures as a comment above the first."""
+    for n, name in enumerate(op_names):
+        _write_op_choice(config_file, name, result, comment=n == 0)
+
+
+def _write_op_choice(config_file: Path, op_name: str, result: SweepResult,
+                     comment: bool) -> None:
     text = config_file.read_text(encoding="utf-8")
     lines = text.splitlines()
     c = result.chosen
     values = {"concurrency": c.instances, "batch_size": c.batch_size, "thread_num": c.threads,
-              "worker_kind": "auto"}
+              "worker_kind": c.worker_kind}
     start = next(i for i, line in enumerate(lines) if line.strip() == f"{op_name}:")
     indent = len(lines[start]) - len(lines[start].lstrip()) + 2
     seen = set()
@@ -160,11 +185,12 @@ def write_choice(config_file: Path, op_name: str, result: SweepResult) -> None:
             lines[i] = lines[i][: len(lines[i]) - len(stripped)] + f"{key}: {values[key]}"
             seen.add(key)
     if "worker_kind" not in seen:
-        lines.insert(start + 1, " " * indent + "worker_kind: auto")
-    comment = [" " * indent + "# " + line for line in
-               ["serving configuration chosen by measurement on the machine that generated "
-                "it (served images/s, 16 gRPC clients):", *result.rows()]]
-    lines[start + 1:start + 1] = comment
+        lines.insert(start + 1, " " * indent + f"worker_kind: {c.worker_kind}")
+    if comment:
+        lines[start + 1:start + 1] = [
+            " " * indent + "# " + line for line in
+            ["serving configuration chosen by measurement on the machine that generated it "
+             "(served requests/s, 16 gRPC clients; every model Op):", *result.rows()]]
     new = "\n".join(lines) + ("\n" if text.endswith("\n") else "")
     yaml.safe_load(new)  # still valid YAML
     config_file.write_text(new, encoding="utf-8")
@@ -209,6 +235,17 @@ def _probe(port: int, payload: bytes, clients: int, seconds: float) -> Sample:
         return Sample(0.0, float("inf"), errors=1)
 
 
+def _space(conf: dict, op_names: list[str]) -> dict:
+    """Batch sizes and kinds of several instances to try for this service's model Ops."""
+    from generator.runtime.inference.backends.base import RELEASES_GIL
+
+    backends = [(conf["op"][n]["local_service_conf"].get("backend") or "paddle")
+                for n in op_names]
+    kinds = ("thread", "process") if all(RELEASES_GIL.get(b) for b in backends) \
+        else ("process",)
+    return {"batch_sizes": (1,) if len(op_names) > 1 else (1, 4), "kinds": kinds}
+
+
 def sweep_service(service_dir: Path, image: bytes, *, cores: int | None = None,
                   rounds: int = ROUNDS, window_s: float = WINDOW_S, clients: int = CLIENTS,
                   latency_bound_ms: float = LATENCY_BOUND_MS,
@@ -220,9 +257,8 @@ def sweep_service(service_dir: Path, image: bytes, *, cores: int | None = None,
 
     sd = open_service_dir(service_dir)
     conf = yaml.safe_load((sd.path / "config.yml").read_text(encoding="utf-8"))
-    op_name = next(n for n, o in conf["op"].items()
-                   if (o.get("local_service_conf") or {}).get("model_config"))
-    cands = cands or candidates(cores or os.cpu_count() or 1)
+    op_names = model_ops(conf)
+    cands = cands or candidates(cores or os.cpu_count() or 1, **_space(conf, op_names))
     began = time.monotonic()
     work = Path(tempfile.mkdtemp(prefix=".sweep-", dir=sd.path.parent))
     procs: dict[ServingCandidate, tuple] = {}
@@ -249,7 +285,7 @@ def sweep_service(service_dir: Path, image: bytes, *, cores: int | None = None,
             rpc = pick_free_port(exclude=used)
             http = pick_free_port(exclude=[*used, rpc])
             used += [rpc, http]
-            (d / "config.yml").write_text(yaml.safe_dump(op_variant(conf, op_name, cand, rpc,
+            (d / "config.yml").write_text(yaml.safe_dump(op_variant(conf, op_names, cand, rpc,
                                                                     http)))
             dirs[cand] = d
 
@@ -283,4 +319,4 @@ def sweep_service(service_dir: Path, image: bytes, *, cores: int | None = None,
             t.join()
         shutil.rmtree(work, ignore_errors=True)
     chosen, reason = decide(samples, latency_bound_ms=latency_bound_ms)
-    return SweepResult(chosen, samples, reason, time.monotonic() - began)
+    return SweepResult(chosen, samples, reason, time.monotonic() - began, op_names)

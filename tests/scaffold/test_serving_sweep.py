@@ -28,9 +28,29 @@ def _runs(*ips: float, p50: float = 50.0, errors: int = 0) -> list[Sample]:
 
 def test_candidates_share_the_cores_and_start_with_one_instance_on_all_of_them():
     assert candidates(2) == [ServingCandidate(1, 2, 1), ServingCandidate(1, 2, 4),
-                             ServingCandidate(2, 1, 1), ServingCandidate(2, 1, 4)]
+                             ServingCandidate(2, 1, 1, "process"),
+                             ServingCandidate(2, 1, 4, "process")]
     assert all(c.instances * c.threads <= 8 for c in candidates(8))
     assert candidates(1) == [ServingCandidate(1, 1, 1), ServingCandidate(1, 1, 4)]
+    # backends that release the GIL: several instances as threads too; OCR: batch 1 only
+    assert candidates(2, (1,), ("thread", "process")) == [
+        ServingCandidate(1, 2, 1), ServingCandidate(2, 1, 1, "thread"),
+        ServingCandidate(2, 1, 1, "process")]
+
+
+def test_the_space_follows_the_backends_and_the_number_of_model_ops():
+    from generator.scaffold.serving_sweep import _space, model_ops
+
+    def conf(*backends):
+        return {"op": {"read": {}, **{f"m{i}": {"local_service_conf": {
+            "model_config": f"m{i}/serving_server", "backend": b}}
+            for i, b in enumerate(backends)}}}
+
+    assert model_ops(conf("paddle", "onnxruntime")) == ["m0", "m1"]
+    assert _space(conf("paddle"), ["m0"]) == {"batch_sizes": (1, 4), "kinds": ("process",)}
+    assert _space(conf("openvino"), ["m0"])["kinds"] == ("thread", "process")
+    c = conf("onnxruntime", "paddle")
+    assert _space(c, model_ops(c)) == {"batch_sizes": (1,), "kinds": ("process",)}
 
 
 def test_a_clear_margin_in_most_rounds_replaces_the_baseline():
@@ -64,13 +84,31 @@ def test_write_choice_sets_the_keys_with_the_figures_as_a_comment(tmp_path):
                    "    # threads\n    concurrency: 1\n    batch_size: 1\n"
                    "    local_service_conf:\n      model_config: serving_server\n"
                    "      thread_num: 2\n")
-    result = SweepResult(TWO_B4, {BASE: _runs(100), TWO_B4: _runs(180)}, "1.80x")
-    write_choice(cfg, "classification", result)
+    chosen = ServingCandidate(2, 1, 4, "process")
+    result = SweepResult(chosen, {BASE: _runs(100), chosen: _runs(180)}, "1.80x")
+    write_choice(cfg, ["classification"], result)
     text = cfg.read_text()
-    assert "# serving configuration chosen by measurement" in text and "180.0 images/s" in text
+    assert "# serving configuration chosen by measurement" in text and "180.0 req/s" in text
+    assert "* 2 inst x 1 thr (processes), batch 4" in text
     op = load_pipeline_config(str(cfg))["op"]["classification"]
-    assert (op["concurrency"], op["batch_size"], op["worker_kind"]) == (2, 4, "auto")
+    assert (op["concurrency"], op["batch_size"], op["worker_kind"]) == (2, 4, "process")
     assert op["local_service_conf"]["thread_num"] == 1
+
+
+def test_write_choice_sets_every_model_op_of_a_two_stage_service(tmp_path):
+    cfg = tmp_path / "config.yml"
+    op = ("    concurrency: 1\n    batch_size: 1\n    local_service_conf:\n"
+          "      model_config: {}/serving_server\n      thread_num: 2\n")
+    cfg.write_text("rpc_port: 19000\nhttp_port: 19001\nop:\n  det:\n" + op.format("det")
+                   + "  rec:\n" + op.format("rec"))
+    chosen = ServingCandidate(2, 1, 1, "thread")
+    write_choice(cfg, ["det", "rec"], SweepResult(chosen, {BASE: _runs(50), chosen: _runs(80)}))
+    conf = load_pipeline_config(str(cfg))
+    for name in ("det", "rec"):
+        o = conf["op"][name]
+        assert (o["concurrency"], o["worker_kind"], o["local_service_conf"]["thread_num"]) \
+            == (2, "thread", 1)
+    assert cfg.read_text().count("chosen by measurement") == 1
 
 
 @pytest.mark.slow
@@ -85,22 +123,47 @@ def test_scaffold_new_sweeps_by_default_and_writes_the_measured_choice(generated
     res = scaffold("new", "--model-dir", source.name, "--output", str(out), "--no-vendor",
                    "--backend", "paddle")
     assert res.exit_code == 0, res.output
-    assert "serving: " in res.output and "images/s" in res.output and "measured in" in res.output
+    assert "serving: " in res.output and "req/s" in res.output and "measured in" in res.output
     chosen = [ln for ln in res.output.splitlines() if ln.startswith("* ")
               and "inst x" in ln]
     assert len(chosen) == 1, res.output
     conf = load_pipeline_config(str(out / "config.yml"))
     op = conf["op"]["classification"]
     picked = ServingCandidate(op["concurrency"], op["local_service_conf"]["thread_num"],
-                              op["batch_size"])
-    assert picked.label in chosen[0] and op["worker_kind"] == "auto"
-    assert picked in candidates(os.cpu_count() or 1)
+                              op["batch_size"], op["worker_kind"])
+    assert picked.label in chosen[0]
+    assert picked in candidates(os.cpu_count() or 1)  # Paddle: several instances in processes
     text = (out / "config.yml").read_text()
     assert "serving configuration chosen by measurement" in text
-    assert yaml.safe_load(text)["op"]["classification"]["worker_kind"] == "auto"
     # the candidates skipped the startup probe; the written service keeps it
     assert op["local_service_conf"]["startup_probe"] is True
     assert not list(tmp_path.glob(".sweep-*"))  # the probe folders are gone
     assert os.getcwd() == str(source.parent)
     record = yaml.safe_load((out / ".scaffold.yml").read_text())
     assert record["inputs"]["model_dir"] == str(source.resolve())
+
+
+@pytest.mark.slow
+def test_an_ocr_service_gets_the_sweep_on_every_model_op(tmp_path, monkeypatch):
+    from tests.helpers import toolkit_exports as te
+
+    det = te.save_ppocr_det(tmp_path / "det").model_dir
+    rec = te.save_ppocr_rec(tmp_path / "rec").model_dir
+    out = tmp_path / "ocr_svc"
+    monkeypatch.delenv("SCAFFOLD_SWEEP")
+    res = scaffold("new", "--model-dir", str(det), "--model-dir", str(rec), "--output", str(out),
+                   "--no-vendor", "--backend", "onnxruntime")
+    assert res.exit_code == 0, res.output
+    rows = [ln for ln in res.output.splitlines() if "inst x" in ln and "req/s" in ln]
+    # ONNX Runtime releases the GIL: several instances measured as threads and as processes
+    assert any("(threads)" in ln for ln in rows) and any("(processes)" in ln for ln in rows)
+    assert not any("batch 4" in ln for ln in rows), rows
+    conf = load_pipeline_config(str(out / "config.yml"))
+    picked = {ServingCandidate(o["concurrency"], o["local_service_conf"]["thread_num"],
+                               o["batch_size"], o["worker_kind"])
+              for o in (conf["op"]["det"], conf["op"]["rec"])}
+    assert len(picked) == 1, picked  # one candidate, on both stages
+    [cand] = picked
+    assert [ln for ln in rows if ln.startswith("* ")] == [
+        ln for ln in rows if ln.startswith(f"* {cand.label}")]
+    assert (out / "config.yml").read_text().count("chosen by measurement") == 1

@@ -190,12 +190,11 @@ def test_segmentation_label_map_and_size(tmp_path, images):
                                             {"image": _b64(img), "targetSize": 64}), 422)
 
 
-@pytest.mark.parametrize("with_ori", [False, True])
-def test_ocr_pruned_result(tmp_path, images, with_ori):
+def test_ocr_pruned_result(tmp_path, images):
+    """Without the orientation model (with it, against `paddlex --serve`: tests/toolkits/
+    test_paddlex_api_parity.py)."""
     dirs = [te.save_ppocr_det(tmp_path / "det").model_dir,
             te.save_ppocr_rec(tmp_path / "rec").model_dir]
-    if with_ori:
-        dirs.append(te.save_textline_ori(tmp_path / "ori").model_dir)
     folder, port, _ = generate(dirs, tmp_path / "svc", name="ocr")
     base = f"http://127.0.0.1:{port}"
     assert f"http://127.0.0.1:{port}/ocr -H" in (folder / "README.md").read_text()
@@ -214,7 +213,7 @@ def test_ocr_pruned_result(tmp_path, images, with_ori):
             "textline_orientation_angles", "text_rec_score_thresh", "return_word_box",
             "rec_texts", "rec_scores", "rec_polys", "rec_boxes"]
         assert pruned["model_settings"] == {"use_doc_preprocessor": False,
-                                            "use_textline_orientation": with_ori}
+                                            "use_textline_orientation": False}
         assert pruned["rec_texts"] == [line["text"] for line in ours]
         assert pruned["rec_scores"] == [line["score"] for line in ours]
         polys = [[[round(x), round(y)] for x, y in line["poly"]] for line in ours]
@@ -224,7 +223,7 @@ def test_ocr_pruned_result(tmp_path, images, with_ori):
                                        for q in polys]
         angles = pruned["textline_orientation_angles"]
         assert len(angles) == len(ours)
-        assert set(angles) <= ({0, 1} if with_ori else {-1})
+        assert set(angles) == {-1}
         shown = _ok(_post(base, "/ocr", {"file": _b64(page), "fileType": 1,
                                          "visualize": True}))["ocrResults"][0]
         source = cv2.imread(str(page)).astype(np.int16)

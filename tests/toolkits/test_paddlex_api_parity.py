@@ -181,18 +181,20 @@ def _close(got: list, want: list, tol: float, where: str) -> None:
         assert float(np.abs(np.subtract(got, want, dtype=float)).max()) <= tol, where
 
 
-@pytest.mark.parametrize("with_ori", [False, True], ids=["det_rec", "det_ori_rec"])
-def test_ocr_same_pruned_result_as_paddlex_serve(case, with_ori):
-    root = case["root"] / f"ocr_{with_ori}"
+def test_ocr_same_pruned_result_as_paddlex_serve(case):
+    """With the orientation model (the superset: the service without it is checked against
+    PaddleX's pipeline in test_paddlex_parity_ocr_pipeline and for its /ocr fields in
+    tests/service/test_paddlex_api.py)."""
+    root = case["root"] / "ocr"
     det = te.save_ppocr_det(root / "PP-OCRv5_mobile_det")
     rec = te.save_ppocr_rec(root / "PP-OCRv5_mobile_rec")
-    ori = te.save_textline_ori(root / ORI) if with_ori else None
-    folder, port, _ = generate([det.model_dir, rec.model_dir]
-                               + ([ori.model_dir] if ori else []), root / "svc", name="ocr")
+    ori = te.save_textline_ori(root / ORI)
+    folder, port, _ = generate([det.model_dir, rec.model_dir, ori.model_dir], root / "svc",
+                               name="ocr")
     config = ocr_config(("PP-OCRv5_mobile_det", det.model_dir),
                         ("PP-OCRv5_mobile_rec", rec.model_dir),
-                        (ORI, ori.model_dir) if ori else None)
-    pages = case["pages"] + ([case["page_180"]] if with_ori else [])
+                        (ORI, ori.model_dir))
+    pages = [*case["pages"], case["page_180"]]
     bodies, _ = schemas(build=[{"schema": "ocr", "fields": {
         "file": _b64(page), "fileType": 1, "visualize": False, **extra}}
         for page in pages for extra in ({}, {"textRecScoreThresh": 0.5})])
@@ -216,4 +218,4 @@ def test_ocr_same_pruned_result_as_paddlex_serve(case, with_ori):
                 _close(g[key], w[key], POLY_PX, f"{i} {key}")
             angles |= set(w["textline_orientation_angles"])
         _invalid_bodies_answer_alike(ours, pdx, "/ocr", "file")
-    assert angles == ({0, 1} if with_ori else {-1})  # both orientations met
+    assert angles == {0, 1}  # both orientations met

@@ -85,13 +85,14 @@ def test_ocr_pipeline_in_process_equals_paddlex(pipeline_case, with_ori):
         _same_lines(pipe.predict(cv2.imread(str(img))), want, f"in process {img.name}")
 
 
-@pytest.mark.parametrize("with_ori", [False, True], ids=["det_rec", "det_ori_rec"])
-def test_served_ocr_equals_paddlex_pipeline(pipeline_case, tmp_path, with_ori):
+def test_served_ocr_equals_paddlex_pipeline(pipeline_case, tmp_path):
+    """Without the orientation model; served with it, against `paddlex --serve`:
+    test_paddlex_api_parity.test_ocr_same_pruned_result_as_paddlex_serve."""
     m = pipeline_case["models"]
-    dirs = [m[DET].model_dir, m[REC].model_dir] + ([m[ORI].model_dir] if with_ori else [])
+    dirs = [m[DET].model_dir, m[REC].model_dir]
     folder, port, rpc = generate(dirs, tmp_path / "ocr_svc", name="ocr")
     with running(folder, port) as url:
-        for img, want in zip(pipeline_case["pages"], pipeline_case["want"][with_ori],
+        for img, want in zip(pipeline_case["pages"], pipeline_case["want"][False],
                              strict=True):
             _same_lines(ask(url, img), want, f"served over HTTP {img.name}")
             _same_lines(ask_grpc(rpc, img), want, f"served over gRPC {img.name}")
