@@ -186,6 +186,8 @@ def _build(plan: ServicePlan, folder: Path, now: _dt.datetime) -> None:
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(text, encoding="utf-8")
     if r.sweep:
+        from generator.scaffold.serving_sweep import sweep_into
+
         plan.sweep = sweep_into(plan, folder)
     (folder / ".scaffold.yml").write_text(_record(plan, now), encoding="utf-8")
     if r.vendor:
@@ -211,28 +213,6 @@ def _choose_backend(plan: ServicePlan, folder: Path, deploy_file: str) -> Any:
     finally:
         shutil.rmtree(folder / ".legacy", ignore_errors=True)
     return choice
-
-
-def sweep_into(plan: ServicePlan, folder: Path) -> Any:
-    """Measure served instances x threads x batch size (see serving_sweep) and write the
-    winner into config.yml; CPU services only. A sweep that measures nothing leaves the
-    defaults and a warning (`plan.sweep_warning`)."""
-    from generator.quality.samples import generated_images, text_page
-    from generator.quality.service_dir import ServiceDirError
-    from generator.scaffold import serving_sweep
-
-    if plan.settings.device != "cpu":
-        return None
-    sample = text_page() if plan.task == "ocr" else next(iter(generated_images(1).values()))
-    try:
-        result = serving_sweep.sweep_service(folder, sample)
-    except (ServiceDirError, RuntimeError) as exc:
-        plan.sweep_warning = (f"the serving sweep measured nothing ({exc}); config.yml keeps "
-                              "the default serving configuration. Check the service with "
-                              "`scaffold verify`, and re-measure with `scaffold bench --configs`")
-        return None
-    serving_sweep.write_choice(folder / "config.yml", result.op_names, result)
-    return result
 
 
 def vendor_wheel(dest: Path) -> Path:

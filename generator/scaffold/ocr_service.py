@@ -291,7 +291,7 @@ def build_ocr(plan: Any, folder: Path, now: _dt.datetime) -> None:
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(text, encoding="utf-8")
     if plan.request.sweep:
-        from generator.scaffold.new_service import sweep_into
+        from generator.scaffold.serving_sweep import sweep_into
 
         plan.sweep = sweep_into(plan, folder)
     record = yaml.safe_load(_record(plan, now))

@@ -29,6 +29,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -235,15 +236,37 @@ def _probe(port: int, payload: bytes, clients: int, seconds: float) -> Sample:
         return Sample(0.0, float("inf"), errors=1)
 
 
-def _space(conf: dict, op_names: list[str]) -> dict:
+def _space(conf: dict, op_names: list[str], service: Path | None = None) -> dict:
     """Batch sizes and kinds of several instances to try for this service's model Ops."""
     from generator.runtime.inference.backends.base import RELEASES_GIL
 
-    backends = [(conf["op"][n]["local_service_conf"].get("backend") or "paddle")
-                for n in op_names]
+    locals_ = [conf["op"][n]["local_service_conf"] for n in op_names]
+    backends = [local.get("backend") or "paddle" for local in locals_]
     kinds = ("thread", "process") if all(RELEASES_GIL.get(b) for b in backends) \
         else ("process",)
-    return {"batch_sizes": (1,) if len(op_names) > 1 else (1, 4), "kinds": kinds}
+    single = len(op_names) > 1 or (service is not None and any(
+        b != "paddle" and _onnx_max_batch(service / local["model_config"]) == 1
+        for b, local in zip(backends, locals_, strict=True)))
+    return {"batch_sizes": (1,) if single else (1, 4), "kinds": kinds}
+
+
+def _onnx_max_batch(model_dir: Path) -> int | None:
+    """The most rows the model's ONNX conversion takes (1 where paddle2onnx converted
+    multiclass_nms3 for batch 1), None when unknown; larger batches are run one by one."""
+    from generator.runtime.inference.backends.onnx_names import ONNX_FILENAME, read_name_mapping
+
+    path = model_dir / ONNX_FILENAME
+    if not path.is_file():
+        return None
+    try:
+        import onnx
+
+        meta = {p.key: p.value for p in onnx.load(str(path), load_external_data=False)
+                .metadata_props}
+    except Exception:  # noqa: BLE001 - unreadable here: the candidates will tell
+        return None
+    mapping = read_name_mapping(meta)
+    return mapping.max_batch_size if mapping else None
 
 
 def sweep_service(service_dir: Path, image: bytes, *, cores: int | None = None,
@@ -258,7 +281,8 @@ def sweep_service(service_dir: Path, image: bytes, *, cores: int | None = None,
     sd = open_service_dir(service_dir)
     conf = yaml.safe_load((sd.path / "config.yml").read_text(encoding="utf-8"))
     op_names = model_ops(conf)
-    cands = cands or candidates(cores or os.cpu_count() or 1, **_space(conf, op_names))
+    cands = cands or candidates(cores or os.cpu_count() or 1,
+                                **_space(conf, op_names, sd.path))
     began = time.monotonic()
     work = Path(tempfile.mkdtemp(prefix=".sweep-", dir=sd.path.parent))
     procs: dict[ServingCandidate, tuple] = {}
@@ -320,3 +344,24 @@ def sweep_service(service_dir: Path, image: bytes, *, cores: int | None = None,
         shutil.rmtree(work, ignore_errors=True)
     chosen, reason = decide(samples, latency_bound_ms=latency_bound_ms)
     return SweepResult(chosen, samples, reason, time.monotonic() - began, op_names)
+
+
+def sweep_into(plan: Any, folder: Path) -> SweepResult | None:
+    """`scaffold new`: sweep the service just written in `folder` and write the winner into
+    its config.yml; CPU services only (`plan`: the ServicePlan). A sweep that measures nothing leaves the
+    defaults and a warning (`plan.sweep_warning`)."""
+    from generator.quality.samples import generated_images, text_page
+    from generator.quality.service_dir import ServiceDirError
+
+    if plan.settings.device != "cpu":
+        return None
+    sample = text_page() if plan.task == "ocr" else next(iter(generated_images(1).values()))
+    try:
+        result = sweep_service(folder, sample)
+    except (ServiceDirError, RuntimeError) as exc:
+        plan.sweep_warning = (f"the serving sweep measured nothing ({exc}); config.yml keeps "
+                              "the default serving configuration. Check the service with "
+                              "`scaffold verify`, and re-measure with `scaffold bench --configs`")
+        return None
+    write_choice(folder / "config.yml", result.op_names, result)
+    return result

@@ -80,3 +80,16 @@ def test_requests_running_elsewhere_are_not_waited_for():
     assert not t.is_alive() and out == [(["a"], False)]
     inflight.add(-2)
     assert inflight.expect_more(1)
+
+
+def test_groups_are_split_to_the_rows_the_model_takes():
+    import numpy as np
+
+    from generator.runtime.pipeline.batching import within_rows
+
+    feeds = {i: {"x": np.zeros((rows, 3))} for i, rows in enumerate([1, 1, 2, 1, 3, 1])}
+    assert within_rows([[0, 1, 2, 3, 4, 5]], feeds, None) == [[0, 1, 2, 3, 4, 5]]
+    assert within_rows([[0, 1, 3, 5], [2]], feeds, 1) == [[0], [1], [3], [5], [2]]
+    # at most 3 rows a run; a request of 3 rows alone
+    assert within_rows([[0, 1, 2, 3, 4, 5]], feeds, 3) == [[0, 1], [2, 3], [4], [5]]
+    assert within_rows([[4]], feeds, 2) == [[4]]  # too many rows alone: the model says so

@@ -177,6 +177,42 @@ def test_auto_batching_splits_boxes_per_request_under_load(models, serve):
                for r in resps) > len(seeds), "test needs requests with several boxes"
 
 
+class CappedDetOp(DetOp):
+    gathered: list[int] = []
+
+    def run_batch(self, items):
+        CappedDetOp.gathered.append(len(items))
+        return super().run_batch(items)
+
+
+@pytest.mark.slow
+def test_a_model_that_runs_one_row_at_a_time_is_batched_one_by_one(models, serve, tmp_path):
+    """paddle2onnx converts multiclass_nms3 for batch 1: a batch_size the model cannot take is
+    gathered as configured and run in runs of one, never an error."""
+    import shutil
+
+    from generator.export.onnx_export import convert_to_onnx
+
+    det = shutil.copytree(models["det"], tmp_path / "det")
+    convert_to_onnx(det)
+    DetOp.batch_sizes, CappedDetOp.gathered = [], []
+    conf = _conf({"det": _local(det, batch_size=8, auto_batching_timeout=100,
+                                local={"backend": "onnxruntime"})})
+    _, client, _ = serve("det", lambda r: CappedDetOp(name="det", input_ops=[r]), conf)
+    direct = LocalPredictor(str(models["det"]))
+    seeds = list(range(16))
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        resps = list(pool.map(lambda s: client.predict(feed_dict={"seed": str(s)}), seeds))
+    for seed, resp in zip(seeds, resps, strict=True):
+        assert resp.err_no == 0, resp.err_msg
+        got = dict(zip(resp.key, resp.value, strict=True))
+        want = direct.predict(_det_feed(seed))
+        np.testing.assert_allclose(np.array(json.loads(got["bbox"])).reshape(-1, 6),
+                                   want["bbox"], rtol=1e-4, atol=1e-4)
+    assert max(CappedDetOp.gathered) > 1, "concurrent requests were never gathered"
+    assert set(DetOp.batch_sizes) == {1}
+
+
 class ImageOp(Op):
     def preprocess(self, input_dicts, data_id, log_id):
         (_, d), = input_dicts.items()

@@ -167,3 +167,32 @@ def test_an_ocr_service_gets_the_sweep_on_every_model_op(tmp_path, monkeypatch):
     assert [ln for ln in rows if ln.startswith("* ")] == [
         ln for ln in rows if ln.startswith(f"* {cand.label}")]
     assert (out / "config.yml").read_text().count("chosen by measurement") == 1
+
+
+def test_a_model_converted_for_batch_one_is_swept_at_batch_one(tmp_path):
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper
+
+    from generator.runtime.inference.backends import onnx_names as on
+    from generator.scaffold.serving_sweep import _space
+
+    graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])])
+    model = helper.make_model(graph)
+    def entry(name: str) -> str:
+        return f'[{{"onnx": "{name}", "paddle": "{name}", "dtype": "float32"}}]'
+
+    for limit, want in ((None, (1, 4)), ("1", (1,))):
+        meta = {on.METADATA_INPUTS: entry("x"), on.METADATA_OUTPUTS: entry("y")}
+        if limit:
+            meta[on.METADATA_MAX_BATCH] = limit
+        del model.metadata_props[:]
+        helper.set_model_props(model, meta)
+        (tmp_path / "m").mkdir(exist_ok=True)
+        onnx.save(model, str(tmp_path / "m" / on.ONNX_FILENAME))
+        conf = {"op": {"det": {"local_service_conf": {"model_config": "m",
+                                                      "backend": "onnxruntime"}}}}
+        assert _space(conf, ["det"], tmp_path)["batch_sizes"] == want
+        conf["op"]["det"]["local_service_conf"]["backend"] = "paddle"  # reads the program
+        assert _space(conf, ["det"], tmp_path)["batch_sizes"] == (1, 4)

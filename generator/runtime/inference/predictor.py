@@ -249,6 +249,12 @@ class LocalPredictor:
         return bool(self._engine.releases_gil)
 
     @property
+    def max_batch_size(self) -> int | None:
+        """The most rows one run takes (an ONNX conversion of multiclass_nms3 takes 1), or
+        None: no limit known."""
+        return getattr(self._engine, "max_batch_size", None)
+
+    @property
     def memory_optim_enabled(self) -> bool:
         """Whether `enable_memory_optim()` is in effect (False where Paddle 3 rejected it)."""
         return bool(getattr(self._engine, "memory_optim", False))

@@ -45,6 +45,31 @@ def merge_signature(feed: Mapping[str, Any]) -> tuple | None:
     return tuple(parts)
 
 
+def within_rows(groups: Sequence[list[int]], feeds: Mapping[int, Mapping[str, Any]],
+                limit: int | None) -> list[list[int]]:
+    """`groups` of request indices split so that no group's merged feed has more than `limit`
+    rows (a request that alone has more stays alone: the model reports it)."""
+    if not limit:
+        return list(groups)
+    out: list[list[int]] = []
+    for group in groups:
+        if len(group) == 1:
+            out.append(group)
+            continue
+        current: list[int] = []
+        rows = 0
+        for i in group:
+            n = rows_of(feeds[i])
+            if current and rows + n > limit:
+                out.append(current)
+                current, rows = [], 0
+            current.append(i)
+            rows += n
+        if current:
+            out.append(current)
+    return out
+
+
 def merge_feeds(feeds: Sequence[Mapping[str, Any]]) -> tuple[dict[str, Any], list[int]]:
     """Concatenate the feeds of several requests along axis 0.
 

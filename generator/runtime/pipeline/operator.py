@@ -318,7 +318,9 @@ class Op:
                     singles.append([i])
                 else:
                     groups.setdefault(sig, []).append(i)
-            batches = [*groups.values(), *singles]
+            batches = batching.within_rows(  # e.g. an ONNX conversion made for batch 1
+                [*groups.values(), *singles], {i: preped[i][1] for i in runnable},
+                getattr(self.client, "max_batch_size", None))
         for idxs in batches:
             feeds = [preped[i][1] for i in idxs]
             typical_logid = items[idxs[0]][1]
