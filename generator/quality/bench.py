@@ -11,7 +11,12 @@ from pathlib import Path
 from typing import Any
 
 from generator.quality.loadgen import LevelResult, grpc_sender, http_sender, run_level
-from generator.quality.service_dir import open_service_dir, start_service, stop_service
+from generator.quality.service_dir import (
+    ServiceDir,
+    open_service_dir,
+    start_service,
+    stop_service,
+)
 
 BATCH_SIZES = (1, 2, 4, 8, 16)
 
@@ -33,6 +38,7 @@ class BenchOptions:
 class BenchReport:
     service: str
     inprocess_ips: dict[int, float] = field(default_factory=dict)
+    baseline: str = "same Op, same model"  # how the in-process baseline ran
     levels: list[LevelResult] = field(default_factory=list)
 
     @property
@@ -43,14 +49,15 @@ class BenchReport:
     def as_dict(self) -> dict[str, Any]:
         bs, ips = self.best_inprocess
         return {"service": self.service,
-                "inprocess": {"images_per_s_by_batch": self.inprocess_ips,
+                "inprocess": {"baseline": self.baseline,
+                              "images_per_s_by_batch": self.inprocess_ips,
                               "best_batch": bs, "best_images_per_s": ips},
                 "levels": [{**lv.as_dict(), "ratio_to_inprocess": lv.qps / ips}
                            for lv in self.levels]}
 
     def table(self) -> str:
         bs, ips = self.best_inprocess
-        lines = [f"in-process (same Op, same model): best {ips:.1f} images/s at batch {bs} "
+        lines = [f"in-process ({self.baseline}): best {ips:.1f} images/s at batch {bs} "
                  f"({', '.join(f'b{k}: {v:.1f}' for k, v in self.inprocess_ips.items())})",
                  f"{'protocol':8s} {'conc':>4s} {'QPS':>8s} {'p50 ms':>8s} {'p90 ms':>8s} "
                  f"{'p99 ms':>8s} {'errors':>6s} {'/in-proc':>8s}"]
@@ -94,6 +101,15 @@ def inprocess_throughput(op: Any, model_dir: Path, image: bytes, seconds: float,
     return out
 
 
+def baseline_conf(sd: ServiceDir) -> dict[str, Any]:
+    """The in-process baseline: ONE predictor on the service's backend, with every thread the
+    service's model instances share (instances x thread_num), so several instances are
+    measured against the best one predictor does on the same cores, not against one of them."""
+    conf = dict(sd.backend_conf)
+    conf["thread_num"] = int(conf.get("thread_num") or 2) * max(1, sd.instances)
+    return conf
+
+
 def bench_service(service_dir: str | Path, options: BenchOptions) -> BenchReport:
     """Measure the in-process baseline, then each (protocol, concurrency) level."""
     sd = open_service_dir(service_dir)
@@ -108,9 +124,12 @@ def bench_service(service_dir: str | Path, options: BenchOptions) -> BenchReport
                                                         options.baseline_seconds,
                                                         options.progress)
     else:
+        conf = baseline_conf(sd)
+        report.baseline = (f"same Op, same model, one predictor x {conf['thread_num']} threads"
+                           f" on {conf.get('backend', 'paddle')}")
         report.inprocess_ips = inprocess_throughput(op, sd.model_dir, options.image,
                                                     options.baseline_seconds, options.progress,
-                                                    sd.backend_conf)
+                                                    conf)
     host = options.endpoint or "127.0.0.1"
     rpc = options.rpc_port or sd.rpc_port
     http = options.http_port or sd.http_port

@@ -34,6 +34,7 @@ class ServiceDir:
     #: the model Op's inference options (backend, use_mkldnn, ...): in-process references run
     #: the model the way the service does
     backend_conf: dict[str, Any] = field(default_factory=dict)
+    instances: int = 1  # the model Op's concurrency (its model instances)
     _module: Any = None
 
     def module(self) -> Any:
@@ -87,11 +88,12 @@ def open_service_dir(path: str | Path) -> ServiceDir:
     model_dir = Path(models[0]) if Path(models[0]).is_absolute() else p / models[0]
     record_file = p / ".scaffold.yml"
     record = yaml.safe_load(record_file.read_text()) if record_file.is_file() else {}
-    local = next(op["local_service_conf"] for op in conf["op"].values()
-                 if op.get("local_service_conf", {}).get("model_config"))
+    model_op = next(op for op in conf["op"].values()
+                    if op.get("local_service_conf", {}).get("model_config"))
+    local = model_op["local_service_conf"]
     backend_conf = {k: local[k] for k in BACKEND_KEYS if local.get(k) is not None}
     sd = ServiceDir(p, "", conf.get("http_port"), conf.get("rpc_port"), model_dir, record or {},
-                    backend_conf)
+                    backend_conf, int(model_op.get("concurrency") or 1))
     sd.name = str(getattr(sd.module(), "NAME", "") or (record or {}).get("inputs", {}).get("name")
                   or p.name)
     return sd

@@ -71,6 +71,17 @@ def test_bench_reports_sane_numbers_and_no_errors(service):
         assert lv["ratio_to_inprocess"] > 0
 
 
+def test_the_baseline_is_one_predictor_on_every_thread_of_the_instances(service):
+    from generator.quality.bench import baseline_conf
+    from generator.quality.service_dir import open_service_dir
+
+    sd = open_service_dir(service)
+    sd.instances, sd.backend_conf = 2, {**sd.backend_conf, "thread_num": 1}
+    assert baseline_conf(sd) == {**sd.backend_conf, "thread_num": 2}
+    sd.instances = 1
+    assert baseline_conf(sd)["thread_num"] == 1
+
+
 def test_bench_rejects_bad_levels_and_missing_folder(tmp_path, service):
     bad = _run(["bench", str(service), "--concurrency", "0,x"])
     assert bad.exit_code == 2 and "positive integers" in bad.output
