@@ -66,6 +66,13 @@ def test_noise_does_not_flip_the_choice():
     assert chosen == BASE and "10%" in reason
 
 
+def test_a_candidate_that_loses_two_rounds_does_not_win_on_its_median():
+    samples = {BASE: _runs(100, 100, 100, 100, 100), TWO: _runs(130, 125, 120, 90, 95)}
+    assert decide(samples, latency_bound_ms=1000)[0] == BASE  # median 1.2, but two rounds lost
+    samples[TWO] = _runs(130, 125, 120, 90, 115)
+    assert decide(samples, latency_bound_ms=1000)[0] == TWO
+
+
 def test_the_latency_bound_and_errors_disqualify():
     samples = {BASE: _runs(100, 100, 100), TWO: _runs(300, 300, 300, p50=2000),
                TWO_B4: _runs(400, 400, 400, errors=1)}
