@@ -31,6 +31,7 @@ from generator.imaging.limits import (
 from generator.imaging.normalize import (
     divide,
     multiply,
+    per_uint8_value,
     scale_subtract_divide_f32,
     subtract_divide,
 )
@@ -74,6 +75,7 @@ __all__ = [
     "resize_by_scale",
     "resize_to",
     "reverse_channels",
+    "per_uint8_value",
     "scale_subtract_divide_f32",
     "scaled_size",
     "seg_keep_ratio_size",

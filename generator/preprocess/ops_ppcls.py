@@ -143,8 +143,10 @@ class NormalizeImage(PreprocessOp):
 
     def __call__(self, im: np.ndarray, info: ImInfo) -> tuple[np.ndarray, ImInfo]:
         chw = self.order == "chw"
-        im = imaging.scale_subtract_divide_f32(im, self.scale, self.mean, self.std,
-                                               channel_first=chw)
+        im = imaging.per_uint8_value(
+            im, lambda x: imaging.scale_subtract_divide_f32(x, self.scale, self.mean, self.std,
+                                                            channel_first=chw),
+            len(self.mean), channel_first=chw)
         if self.channel_num == 4:
             axis = 0 if chw else 2
             zeros_shape = list(im.shape)

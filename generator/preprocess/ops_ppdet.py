@@ -62,10 +62,13 @@ class NormalizeImage(PreprocessOp):
         self.norm_type = norm_type
 
     def __call__(self, im: np.ndarray, info: ImInfo) -> tuple[np.ndarray, ImInfo]:
+        return imaging.per_uint8_value(im, self._normalize, len(self.mean)), info
+
+    def _normalize(self, im: np.ndarray) -> np.ndarray:
         im = imaging.multiply(im, 1.0 / 255.0) if self.is_scale else im.astype(np.float32)
         if self.norm_type == "mean_std":
             im = imaging.subtract_divide(im, self.mean, self.std)
-        return im, info
+        return im
 
 
 class Permute(PreprocessOp):

@@ -137,7 +137,9 @@ class Normalize(PreprocessOp):
         self.std = list(std)
 
     def __call__(self, im: np.ndarray, info: ImInfo) -> tuple[np.ndarray, ImInfo]:
-        return imaging.subtract_divide(imaging.divide(im, 255.0), self.mean, self.std), info
+        return imaging.per_uint8_value(
+            im, lambda x: imaging.subtract_divide(imaging.divide(x, 255.0), self.mean, self.std),
+            3), info
 
 
 class Padding(PreprocessOp):

@@ -52,3 +52,33 @@ def test_stack_padded_and_normalize_dtypes():
     f32 = imaging.scale_subtract_divide_f32(img, 1 / 255, [0.485] * 3, [0.229] * 3)
     assert f64.dtype == f32.dtype == np.float32
     assert f64[0, 0, 0] == pytest.approx(f32[0, 0, 0], rel=1e-6)
+
+
+@pytest.mark.parametrize("channel_first", [False, True])
+def test_per_uint8_value_gives_the_same_bits_as_the_arithmetic(channel_first):
+    rng = np.random.default_rng(3)
+    shape = (3, 37, 53) if channel_first else (37, 53, 3)
+    img = rng.integers(0, 256, shape, dtype=np.uint8)
+    img.flat[:256] = np.arange(256)  # every value met
+    mean, std = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
+    fns = [
+        lambda x: imaging.subtract_divide(imaging.multiply(x, 1 / 255.0), mean, std,
+                                          channel_first=channel_first),
+        lambda x: imaging.scale_subtract_divide_f32(x, 1 / 255.0, mean, std,
+                                                    channel_first=channel_first),
+        lambda x: imaging.subtract_divide(imaging.divide(x, 255.0), [0.5], [0.5]),
+    ]
+    for fn in fns:
+        want = fn(img)
+        got = imaging.per_uint8_value(img, fn, 3, channel_first=channel_first)
+        assert got.dtype == want.dtype and got.shape == want.shape
+        assert np.array_equal(got.view(np.uint32), want.view(np.uint32))
+    # anything but a 3-channel uint8 image: the arithmetic itself
+    as_float = img.astype(np.float32)
+    np.testing.assert_array_equal(imaging.per_uint8_value(as_float, fns[0], 3,
+                                                          channel_first=channel_first),
+                                  fns[0](as_float))
+    with pytest.raises(ValueError, match="channels"):  # the arithmetic's own error
+        imaging.per_uint8_value(img, lambda x: imaging.subtract_divide(
+            x, mean + [0.5], std + [0.5], channel_first=channel_first), 4,
+            channel_first=channel_first)
