@@ -63,9 +63,10 @@ import click
               show_envvar=True,
               help="Measure the served throughput of model instances (processes, and threads "
                    "where the backend releases the GIL) x threads per instance x batch size on "
-                   "this machine (16 gRPC clients, interleaved rounds, about half a minute for "
-                   "small models) and write the winner into config.yml, on every model Op. CPU "
-                   "services; --no-sweep keeps the default serving configuration.")
+                   "this machine (16 clients, half gRPC and half HTTP, interleaved rounds, "
+                   "about half a minute for small models) and write the winner into "
+                   "config.yml, on every model Op. CPU services; --no-sweep keeps the default "
+                   "serving configuration.")
 @click.option("--vendor/--no-vendor", default=True, show_default=True,
               help="Put this package's wheel in vendor/, so the folder installs (pip, docker "
                    "build) on a machine that has never seen this repository.")

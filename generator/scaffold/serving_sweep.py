@@ -8,9 +8,9 @@ Python, so processes can win even then (measured: a two-stage OCR service). A se
 several model Ops (OCR) gets each candidate on every model Op, batch size 1 only (its
 recognition batches the crops of one page itself). Every candidate is the service itself (its
 `web_service.py`, its model folders) started with that `op.<name>` variant of its config.yml,
-all at once; then, in
-interleaved rounds, each gets a short window of closed-loop gRPC load (`clients` concurrent
-requests of one sample image, from this process's event loop). `decide` picks the winner: among the
+all at once; then, in interleaved rounds, each gets a short window of closed-loop load of one
+sample image (`clients` concurrent requests, half over gRPC and half over HTTP:
+`quality.mixed_load`). `decide` picks the winner: among the
 candidates without errors whose median p50 is within the latency bound, a candidate replaces the
 current best only when its throughput beats the best's by `margin` in the median of the
 per-round ratios and it lost at most one round — so noise does not flip the choice (five short
@@ -19,8 +19,6 @@ rounds: one bad stretch of the machine spoils one round, not the median).
 
 from __future__ import annotations
 
-import asyncio
-import base64
 import json
 import os
 import shutil
@@ -194,49 +192,24 @@ def _write_op_choice(config_file: Path, op_name: str, result: SweepResult,
         lines[start + 1:start + 1] = [
             " " * indent + "# " + line for line in
             ["serving configuration chosen by measurement on the machine that generated it "
-             "(served requests/s, 16 gRPC clients; every model Op):", *result.rows()]]
+             f"(served requests/s, {CLIENTS} clients: half gRPC, half HTTP; every model Op):",
+             *result.rows()]]
     new = "\n".join(lines) + ("\n" if text.endswith("\n") else "")
     yaml.safe_load(new)  # still valid YAML
     config_file.write_text(new, encoding="utf-8")
 
 
-async def _load(port: int, payload: bytes, clients: int, seconds: float) -> Sample:
-    """`clients` closed-loop gRPC clients replaying one encoded request for `seconds`."""
-    import grpc
+def _probe(target: tuple, image: bytes, clients: int, seconds: float) -> Sample:
+    """One window of mixed gRPC + HTTP load on a candidate (`target`: rpc port, http port,
+    service name; the services are child processes, so this client does not share their
+    interpreter); a failed window is an error."""
+    from generator.quality.mixed_load import mixed_window
 
-    from generator.runtime.proto import INFERENCE_METHOD_PATH, Response
-
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
-        call = channel.unary_unary(INFERENCE_METHOD_PATH, request_serializer=None,
-                                   response_deserializer=Response.FromString)
-        loop = asyncio.get_running_loop()
-        await asyncio.gather(*(call(payload) for _ in range(clients)))  # connected, warm
-        end = loop.time() + seconds
-        latencies: list[float] = []
-        errors = 0
-
-        async def client() -> None:
-            nonlocal errors
-            while loop.time() < end:
-                t = loop.time()
-                resp = await call(payload, timeout=60)
-                latencies.append(loop.time() - t)
-                errors += bool(resp.err_no)
-
-        start = loop.time()
-        await asyncio.gather(*(client() for _ in range(clients)))
-        latencies.sort()
-        return Sample(len(latencies) / (loop.time() - start),
-                      1000 * latencies[len(latencies) // 2], errors)
-
-
-def _probe(port: int, payload: bytes, clients: int, seconds: float) -> Sample:
-    """One window of load on a candidate (the services are child processes, so this client
-    in the scaffold process does not share their interpreter); a failed window is an error."""
     try:
-        return asyncio.run(_load(port, payload, clients, seconds))
+        w = mixed_window(*target, image, clients, seconds)
     except Exception:  # noqa: BLE001 - e.g. the candidate died: it cannot win
         return Sample(0.0, float("inf"), errors=1)
+    return Sample(w.rps, w.p50_ms, w.errors)
 
 
 def _space(conf: dict, op_names: list[str], service: Path | None = None) -> dict:
@@ -291,12 +264,6 @@ def sweep_service(service_dir: Path, image: bytes, *, cores: int | None = None,
     procs: dict[ServingCandidate, tuple] = {}
     errors: list[str] = []
     try:
-        from generator.runtime.proto import Request
-
-        request = Request()
-        request.key.append("image")
-        request.value.append(base64.b64encode(image).decode("ascii"))
-        payload = request.SerializeToString()
         used: list[int] = []
         dirs = {}
         for n, cand in enumerate(cands):
@@ -319,7 +286,7 @@ def sweep_service(service_dir: Path, image: bytes, *, cores: int | None = None,
         def start(cand: ServingCandidate) -> None:
             try:
                 csd = open_service_dir(dirs[cand])
-                procs[cand] = (start_service(csd), csd.rpc_port)
+                procs[cand] = (start_service(csd), (csd.rpc_port, csd.http_port, csd.name))
             except Exception as exc:  # noqa: BLE001 - a candidate that cannot start is dropped
                 errors.append(f"{cand.label}: {exc}")
 
@@ -333,10 +300,10 @@ def sweep_service(service_dir: Path, image: bytes, *, cores: int | None = None,
             raise RuntimeError("no serving candidate started: " + "; ".join(errors)[:2000])
         samples: dict[ServingCandidate, list[Sample]] = {c: [] for c in live}
         for c in live:
-            _probe(procs[c][1], payload, clients, WARM_S)
+            _probe(procs[c][1], image, clients, WARM_S)
         for _ in range(rounds):
             for c in live:
-                samples[c].append(_probe(procs[c][1], payload, clients, window_s))
+                samples[c].append(_probe(procs[c][1], image, clients, window_s))
     finally:
         stoppers = [threading.Thread(target=stop_service, args=(proc,))
                     for proc, _ in procs.values()]

@@ -87,3 +87,22 @@ def test_bench_rejects_bad_levels_and_missing_folder(tmp_path, service):
     assert bad.exit_code == 2 and "positive integers" in bad.output
     missing = _run(["verify", str(tmp_path)])
     assert missing.exit_code == 2 and "not a service folder" in missing.output
+
+
+def test_a_mixed_window_loads_both_protocols(service):
+    from generator.quality.mixed_load import mixed_window
+    from generator.quality.service_dir import open_service_dir, start_service, stop_service
+
+    sd = open_service_dir(service)
+    image = (REPO / "tests" / "data" / "shapes_320x240.jpg").read_bytes()
+    proc = start_service(sd)
+    try:
+        w = mixed_window(sd.rpc_port, sd.http_port, sd.name, image, 4, 1.0)
+        assert w.errors == 0 and w.rps > 0 and w.p50_ms > 0
+        # half the clients are HTTP: a closed HTTP port fails the window
+        with pytest.raises(OSError):
+            mixed_window(sd.rpc_port, free_port(), sd.name, image, 4, 0.5)
+        grpc_only = mixed_window(sd.rpc_port, None, sd.name, image, 2, 0.5)
+        assert grpc_only.errors == 0 and grpc_only.rps > 0
+    finally:
+        stop_service(proc)
