@@ -68,13 +68,14 @@ class ThreadWorkers:
         op, workers = self.op, []
         base, device, ids = None, "cpu", [-1]
         by_device: dict[int, Any] = {}
+        copies = op.concurrency or 1
         if op.with_serving:
             device, ids = _device_plan(op, self._resolve)
-            base = op._build_client(device, ids[0])
+            base = op._build_client(device, ids[0], _share(copies, len(ids)))
             by_device[ids[0]] = base
         op.client = base
         _init_op(op)
-        for idx in range(op.concurrency or 1):
+        for idx in range(copies):
             worker = copy.copy(op)
             worker._process_executor = None
             if base is not None:
@@ -82,7 +83,8 @@ class ThreadWorkers:
                 if idx == 0:
                     worker.client = base
                 elif dev not in by_device:
-                    by_device[dev] = worker.client = op._build_client(device, dev)
+                    by_device[dev] = worker.client = op._build_client(
+                        device, dev, _share(copies, len(ids)))
                 else:
                     worker.client = by_device[dev].clone()
             workers.append(worker)
@@ -202,3 +204,8 @@ class ThreadWorkers:
         deadline = time.monotonic() + timeout
         for t in self._threads:
             t.join(max(0.0, deadline - time.monotonic()))
+
+
+def _share(copies: int, devices: int) -> int:
+    """Copies of an Op on one device (its copies go round-robin over the devices)."""
+    return max(1, -(-copies // max(1, devices)))

@@ -52,6 +52,9 @@ class PredictorOptions:
     backend: str = _schema("backend")
     onednn_workarounds: bool = _schema("onednn_workarounds")
     startup_probe: bool = _schema("startup_probe")
+    #: runs the engine serves at once: the Op's thread-mode instances sharing it (not a
+    #: config.yml key: the executor sets it); OpenVINO compiles that many streams
+    streams: int = 1
 
     @property
     def may_crash(self) -> bool:

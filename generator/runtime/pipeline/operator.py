@@ -157,7 +157,8 @@ class Op:
         """Override to load resources; runs once per process (or once in thread mode)."""
 
     # ----------------------------------------------------------------- model
-    def _build_client(self, device: str, device_id: int) -> Any:
+    def _build_client(self, device: str, device_id: int, streams: int = 1) -> Any:
+        """The Op's predictor on one device; `streams`: the thread instances that share it."""
         from generator.runtime.inference.predictor import LocalPredictor
 
         self.set_dynamic_shape_info()
@@ -168,7 +169,7 @@ class Op:
                 f"min_input_shape, max_input_shape, opt_input_shape (found {sorted(info)})"
             )
         predictor = LocalPredictor.from_local_service_conf(
-            self.local_service_conf, device=device, device_id=device_id,
+            {**self.local_service_conf, "streams": streams}, device=device, device_id=device_id,
             dynamic_shape_info=info or None,
         )
         self.right_feed_names = list(predictor.feed_names)

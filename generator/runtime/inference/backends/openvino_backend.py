@@ -57,18 +57,20 @@ def _compiled_model(files: ModelFiles, options: PredictorOptions) -> tuple[Any, 
         raise PredictorError(
             f"backend openvino supports precision {' or '.join(PRECISION_HINTS)}, not "
             f"{options.precision!r}")
-    key = (str(program), program.stat().st_mtime_ns, options.thread_num,
-           precision)
+    streams = max(1, options.streams)
+    key = (str(program), program.stat().st_mtime_ns, options.thread_num, precision, streams)
     with _CACHE_LOCK:
         compiled = _CACHE.get(key)
         if compiled is None:
             core = ov.Core()
             model = core.read_model(str(program))
             mapping = _onnx_mapping(model)
+            # thread-mode instances share this compiled model: one stream each (a stream
+            # runs one request at a time), `thread_num` threads per stream
             compiled = core.compile_model(model, "CPU", {
                 "INFERENCE_PRECISION_HINT": PRECISION_HINTS[precision],
-                "INFERENCE_NUM_THREADS": int(options.thread_num),
-                "PERFORMANCE_HINT": "LATENCY",
+                "INFERENCE_NUM_THREADS": int(options.thread_num) * streams,
+                **({"NUM_STREAMS": streams} if streams > 1 else {"PERFORMANCE_HINT": "LATENCY"}),
             })
             compiled = _CACHE[key] = (compiled, mapping)
     return compiled
