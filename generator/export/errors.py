@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 
 class ExportError(Exception):
     """Base class: the export or conversion cannot proceed. The message says what and how to fix."""
@@ -65,3 +67,23 @@ ERROR_CLASSES: dict[str, type[ExportError]] = {
     for cls in (ExportError, ConfigError, OverrideError, WeightsError, InputSpecError,
                 ModelBuildError, TraceError, ParityError, ConvertError)
 }
+
+
+def short_error(exc: BaseException, limit: int = 1500) -> str:
+    """`Type: message`, its tail only when longer than `limit`."""
+    text = f"{type(exc).__name__}: {exc}".strip()
+    return text if len(text) <= limit else "..." + text[-limit:]
+
+
+def legacy_trace_hint(exc: BaseException) -> str:
+    """The line added to a legacy tracing error caused by a PIR/dygraph-only operator
+    (`<op>(): argument (position 1) must be Value, but got Variable`), else ""."""
+    text = str(exc)
+    if "must be Value" not in text:
+        return ""
+    found = re.findall(r"(\w+)\(\): argument \(position \d+\) must be Value", text)
+    op = f"operator `{found[-1]}`" if found else "this operator"
+    return (f"\n{op} is not available in legacy (non-PIR) mode on Paddle 3: its Python API "
+            "takes dygraph tensors or PIR values only (generator.export.legacy_ops has "
+            "legacy-capable argmax, sigmoid, maximum and normalize); export with "
+            "--model_format pir, which works")

@@ -11,7 +11,6 @@ from __future__ import annotations
 import copy
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -31,6 +30,8 @@ from generator.export.errors import (
     ModelBuildError,
     ParityError,
     TraceError,
+    legacy_trace_hint,
+    short_error,
 )
 from generator.export.parity import (
     BOX_ATOL_PX,
@@ -118,25 +119,6 @@ def _replace_dir(tmp: Path, final: Path) -> None:
         tmp.rename(final)
 
 
-def _short(exc: BaseException, limit: int = 1500) -> str:
-    text = f"{type(exc).__name__}: {exc}".strip()
-    return text if len(text) <= limit else "..." + text[-limit:]
-
-
-def legacy_trace_hint(exc: BaseException) -> str:
-    """The line added to a legacy tracing error caused by a PIR/dygraph-only operator
-    (`<op>(): argument (position 1) must be Value, but got Variable`), else ""."""
-    text = str(exc)
-    if "must be Value" not in text:
-        return ""
-    found = re.findall(r"(\w+)\(\): argument \(position \d+\) must be Value", text)
-    op = f"operator `{found[-1]}`" if found else "this operator"
-    return (f"\n{op} is not available in legacy (non-PIR) mode on Paddle 3: its Python API "
-            "takes dygraph tensors or PIR values only (generator.export.legacy_ops has "
-            "legacy-capable argmax, sigmoid, maximum and normalize); export with "
-            "--model_format pir, which works")
-
-
 def export_built_model(
     built: BuiltModel,
     output_dir: str | Path,
@@ -217,14 +199,14 @@ def _export_into(tmp: Path, final: Path, fn, plain, paddle_spec, cfg, built: Bui
             raise
         except Exception as exc:
             hint = legacy_trace_hint(exc) if model_format == "legacy" else ""
-            raise TraceError(f"tracing failed: {_short(exc)}{hint}") from None
+            raise TraceError(f"tracing failed: {short_error(exc)}{hint}") from None
     with step(f"saving {model_format} inference model"):
         try:
             with warnings.catch_warnings():
                 warnings.filterwarnings("ignore", message="What you save is a function")
                 paddle.jit.save(static_fn, str(tmp / model_name))
         except Exception as exc:
-            raise TraceError(f"paddle.jit.save failed: {_short(exc)}") from None
+            raise TraceError(f"paddle.jit.save failed: {short_error(exc)}") from None
     ext = ".json" if model_format == "pir" else ".pdmodel"
     model_file, params_file = tmp / f"{model_name}{ext}", tmp / f"{model_name}.pdiparams"
     if not model_file.is_file() or not params_file.is_file():
@@ -259,7 +241,7 @@ def _export_into(tmp: Path, final: Path, fn, plain, paddle_spec, cfg, built: Bui
             except ExportError:
                 raise
             except Exception as exc:
-                raise ParityError(f"parity check could not run: {_short(exc)}") from None
+                raise ParityError(f"parity check could not run: {short_error(exc)}") from None
             table = format_parity_table(report)
             print(table, file=sys.stderr, flush=True)
             if not report.ok:

@@ -13,12 +13,10 @@ indices (train / valid / dense / linspace / TSM modes) and returns PIL images; `
 `CenterCrop` and `TenCrop` resize and crop; `Image2Array` stacks to float32 TCHW (or CTHW);
 `Normalization` applies `(x / 255 - mean) / std`.
 
-Not here: the `pyav` backend (TimeSformer clip decoding, needs PyAV) and the "MRI" format
-(needs SimpleITK) raise `ReaderNotAvailableError`. Differences: frame offsets are always ints
-(Paddle Serving produced float indices in a few degenerate cases, which then failed, and used
-`np.int`, removed from NumPy); `Normalization` also accepts numpy arrays for mean and std;
-`Scale(backend="cv2", keep_ratio=...)` also takes the PIL frames `Sampler` returns (the
-original required arrays there), and the pillow backend also takes arrays.
+Not here: the `pyav` backend (TimeSformer, needs PyAV) and the "MRI" format (SimpleITK) raise
+`ReaderNotAvailableError`. Differences: frame offsets are always ints (Paddle Serving's float
+indices failed in degenerate cases; `np.int` is gone from NumPy); `Normalization` also takes
+numpy mean/std; `Scale` takes PIL frames and arrays with either backend.
 """
 
 from __future__ import annotations
