@@ -127,6 +127,8 @@ def command(config: Path | None, model_dirs: tuple[Path, ...], opts: tuple[str, 
         click.echo(plan.backend.table())
     if plan.sweep is not None:
         click.echo(plan.sweep.table())
+    if plan.sweep_note:
+        click.echo(plan.sweep_note)
     if plan.sweep_warning:
         click.echo(f"warning: {plan.sweep_warning}", err=True)
     click.echo(f"created {result.output}/ ({plan.task} service {plan.name!r}, "

@@ -73,6 +73,12 @@ class BackendChoice:
     def reference_s(self) -> float:
         return self.measured[0].result.median_s if self.measured else float("nan")
 
+    @property
+    def chosen_s(self) -> float | None:
+        """The chosen candidate's measured batch-1 median (s), None when it was not timed."""
+        found = [m for m in self.measured if m.candidate == self.chosen and m.result.ok]
+        return found[0].result.median_s if found else None
+
     def speedup(self, m: Measured) -> float:
         return self.reference_s / m.result.median_s if m.result.ok else float("nan")
 

@@ -73,6 +73,7 @@ class ServicePlan:
     backend: Any = None  # the BackendChoice made while building
     sweep: Any = None  # the serving_sweep.SweepResult made while building (request.sweep)
     sweep_warning: str = ""  # why the sweep could not measure (config.yml keeps the defaults)
+    sweep_note: str = ""  # why the sweep was not run (a heavy model)
     replace: ReplacePlan | None = None  # the existing generated folder --overwrite replaces
     kept: list[str] = field(default_factory=list)  # the user's files carried over
     up_to_date: bool = False  # --update: the folder was generated from these same inputs

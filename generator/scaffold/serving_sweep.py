@@ -42,6 +42,10 @@ WARM_S = 0.5
 MARGIN = 0.10
 #: p50 latency bound of the probe, ms
 LATENCY_BOUND_MS = 1000.0
+#: `scaffold new` skips the sweep for a model slower than this per image (batch-1 median of
+#: the chosen backend): it keeps the cores busy from one instance, and 16 clients' windows
+#: would take minutes (the default YOLOv3 at 608x608, ~350 ms: 9 min)
+HEAVY_MS = 50.0
 
 
 @dataclass(frozen=True, order=True)
@@ -324,6 +328,16 @@ def sweep_into(plan: Any, folder: Path) -> SweepResult | None:
     from generator.quality.service_dir import ServiceDirError
 
     if plan.settings.device != "cpu":
+        return None
+    choices = getattr(plan.backend, "choices", None) or {"model": plan.backend}
+    slowest = max((c.chosen_s for c in choices.values() if getattr(c, "chosen_s", None)),
+                  default=0.0)
+    if slowest * 1000 > HEAVY_MS:
+        plan.sweep_note = (
+            f"serving sweep skipped: the model takes {slowest * 1000:.0f} ms an image on this "
+            f"machine (over {HEAVY_MS:.0f} ms), so one instance keeps the cores busy and the "
+            "sweep would take minutes; config.yml keeps the default serving configuration. "
+            "Measure it anyway with `scaffold bench --configs`")
         return None
     sample = text_page() if plan.task == "ocr" else next(iter(generated_images(1).values()))
     try:

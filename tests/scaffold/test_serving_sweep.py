@@ -203,3 +203,26 @@ def test_a_model_converted_for_batch_one_is_swept_at_batch_one(tmp_path):
         assert _space(conf, ["det"], tmp_path)["batch_sizes"] == want
         conf["op"]["det"]["local_service_conf"]["backend"] = "paddle"  # reads the program
         assert _space(conf, ["det"], tmp_path)["batch_sizes"] == (1, 4)
+
+
+def test_scaffold_new_skips_the_sweep_for_a_heavy_model(tmp_path):
+    """The default YOLOv3 (~350 ms an image here) swept for 9 minutes in `make serve`."""
+    from types import SimpleNamespace
+
+    from generator.runtime.inference.probe import ProbeResult
+    from generator.scaffold.backend_choice import BackendChoice, Candidate, Measured
+    from generator.scaffold.serving_sweep import HEAVY_MS, sweep_into
+
+    def choice(ms: float) -> BackendChoice:
+        cand = Candidate("openvino fp32", "openvino", False, "legacy")
+        return BackendChoice(cand, [Measured(cand, ProbeResult(rounds_s=[ms / 1000] * 3),
+                                             parity_ok=True)])
+
+    plan = SimpleNamespace(settings=SimpleNamespace(device="cpu"), task="detection",
+                           backend=choice(HEAVY_MS * 7), sweep_note="", sweep_warning="")
+    assert sweep_into(plan, tmp_path / "not_started") is None  # nothing was started
+    assert "350 ms" in plan.sweep_note and "scaffold bench --configs" in plan.sweep_note
+    # OCR: the slowest stage decides
+    plan.backend = SimpleNamespace(choices={"det": choice(HEAVY_MS * 2), "rec": choice(1.0)})
+    plan.sweep_note = ""
+    assert sweep_into(plan, tmp_path / "not_started") is None and "100 ms" in plan.sweep_note
