@@ -53,6 +53,17 @@ def test_the_space_follows_the_backends_and_the_number_of_model_ops():
     assert _space(c, model_ops(c)) == {"batch_sizes": (1,), "kinds": ("process",)}
 
 
+def test_more_candidates_get_shorter_windows_within_the_budget():
+    from generator.scaffold.serving_sweep import MEASURE_BUDGET_S, ROUNDS, WINDOW_S, window_for
+
+    kinds = ("thread", "process")
+    assert window_for(len(candidates(2, (1, 4), kinds)), ROUNDS) == WINDOW_S  # 6 on 2 cores
+    many = len(candidates(16, (1, 4), kinds))
+    assert many == 10
+    assert window_for(many, ROUNDS) * many * ROUNDS == pytest.approx(MEASURE_BUDGET_S)
+    assert window_for(many, ROUNDS) < WINDOW_S
+
+
 def test_a_clear_margin_in_most_rounds_replaces_the_baseline():
     chosen, reason = decide({BASE: _runs(100, 90, 110), TWO: _runs(150, 140, 160)},
                             latency_bound_ms=1000)
