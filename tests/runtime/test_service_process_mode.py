@@ -186,18 +186,23 @@ def test_process_ops_batch_concurrent_requests_and_split_results(tmp_path, model
         client = PipelineClient()
         client.connect([f"127.0.0.1:{rpc}"])
         rng = np.random.default_rng(3)
-        xs = [rng.standard_normal((1, 13)).astype(np.float32) for _ in range(8)]
-        with concurrent.futures.ThreadPoolExecutor(8) as pool:
-            resps = list(pool.map(lambda x: client.predict(
-                {"x": ",".join(str(float(v)) for v in x[0])}), xs))
         direct = LocalPredictor(str(model_dir))
-        batches = []
-        for x, r in zip(xs, resps, strict=True):
-            out = dict(zip(r.key, r.value, strict=True))
-            assert r.err_no == 0, r.err_msg
-            np.testing.assert_allclose(json.loads(out["price"]),
-                                       direct.predict({"x": x})["price"].ravel(), rtol=1e-4)
-            batches.append(int(out["batch"]))
+        batches: list[int] = []
+        # bursts of 8 concurrent requests until one is batched (a busy machine may deliver a
+        # burst one by one; bounded)
+        for _ in range(5):
+            xs = [rng.standard_normal((1, 13)).astype(np.float32) for _ in range(8)]
+            with concurrent.futures.ThreadPoolExecutor(8) as pool:
+                resps = list(pool.map(lambda x: client.predict(
+                    {"x": ",".join(str(float(v)) for v in x[0])}), xs))
+            for x, r in zip(xs, resps, strict=True):
+                out = dict(zip(r.key, r.value, strict=True))
+                assert r.err_no == 0, r.err_msg
+                np.testing.assert_allclose(json.loads(out["price"]),
+                                           direct.predict({"x": x})["price"].ravel(), rtol=1e-4)
+                batches.append(int(out["batch"]))
+            if max(batches) > 1:
+                break
         assert max(batches) > 1, f"process-mode Ops never batched: {batches}"
     finally:
         assert stop_service(proc) == 0
